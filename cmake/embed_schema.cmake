@@ -1,0 +1,13 @@
+# Turns schema/NNN_*.sql into a C array of strings (one per schema version).
+set(body "/* generated from schema/*.sql — do not edit */\n#include <stddef.h>\nconst char *const sift_schema_sql[] = {\n")
+set(n 0)
+foreach(f ${FILES})
+  file(READ ${f} txt)
+  string(REPLACE "\\" "\\\\" txt "${txt}")
+  string(REPLACE "\"" "\\\"" txt "${txt}")
+  string(REPLACE "\n" "\\n\"\n\"" txt "${txt}")
+  string(APPEND body "\"${txt}\",\n")
+  math(EXPR n "${n}+1")
+endforeach()
+string(APPEND body "};\nconst size_t sift_schema_count = ${n};\n")
+file(WRITE ${OUT} "${body}")

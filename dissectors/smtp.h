@@ -1,0 +1,128 @@
+/* smtp.h — SMTP dissector (RFC 5321, 2920 pipelining, 1870 SIZE, 6152 8BITMIME):
+ * a pure state machine over the bytes of both directions of one connection.
+ * No I/O, no libraries. It emits command/reply pairs, mail transactions with
+ * their un-stuffed message bytes, and findings, through a sink. */
+#ifndef SIFT_SMTP_H
+#define SIFT_SMTP_H
+
+#include "sift.h"
+
+/* Bounds. 0 in a field means the default given in brackets. */
+struct sift_smtp_limits {
+    size_t max_line;        /* [1 MiB] command/reply line bytes kept; longer lines cut, finding */
+    size_t max_pending;     /* [1000] commands awaiting a reply; beyond: oldest flushed unanswered, finding */
+    size_t max_rcpts;       /* [10000] recipients kept per transaction; beyond: counted, finding */
+    size_t max_message;     /* [256 MiB] message bytes kept in memory; beyond: cut, truncated=1, finding */
+    size_t max_reply_lines; /* [1000] lines kept in one multi-line reply */
+};
+
+/* One command and the reply matched to it (FIFO, pipelining assumed). The
+ * server greeting is a pseudo-command with verb == NULL. A reply that matched
+ * no command has verb == NULL too and seq after the greeting. Everything is
+ * borrowed for the duration of the callback. */
+struct sift_smtp_cmd {
+    uint32_t seq;               /* 0-based order of this command in the session */
+    const char *verb;           /* upper-cased verb ("MAIL", "XYZZY"), NULL for greeting */
+    const char *args;           /* text after the verb and separating space(s), "" if none */
+    const uint8_t *line;        /* raw command line without its line ending */
+    size_t line_len;
+    struct sift_pktref cmd_pkt; /* packet holding the end of the command line (zero for greeting) */
+    int32_t txn;                /* transaction index this command belongs to, -1 if none */
+    int reply_code;             /* 0 if the command got no reply */
+    const char *enhanced;       /* RFC 3463 code of the last reply line ("2.1.0"), NULL if none */
+    const char *reply_text;     /* text of all reply lines after "NNN-"/"NNN ", joined by '\n' */
+    uint32_t reply_lines;
+    struct sift_pktref reply_pkt; /* packet holding the end of the final reply line */
+};
+
+struct sift_smtp_rcpt {
+    char *address;          /* path without <> (source route stripped); "" for <> */
+    char *raw;              /* everything after "RCPT TO:" */
+    char *params;           /* ESMTP parameters after the path, "" if none */
+    int reply_code;         /* 0 if no reply seen */
+    char *reply_text;
+    struct sift_pktref pkt; /* the RCPT command's packet */
+};
+
+enum sift_smtp_disposition {
+    SIFT_SMTP_ACCEPTED = 0,   /* final reply to DATA/BDAT LAST was 2xx */
+    SIFT_SMTP_REJECTED,       /* final reply 4xx/5xx after the content, or DATA refused */
+    SIFT_SMTP_ABORTED,        /* no content: RSET, new MAIL, HELO/EHLO, QUIT before content */
+    SIFT_SMTP_INCOMPLETE      /* connection ended during the transaction / reply never seen */
+};
+const char *sift_smtp_disposition_name(enum sift_smtp_disposition d); /* "accepted", ... */
+
+/* A mail transaction: from MAIL FROM to the end of its content (or its abort).
+ * Ownership passes to the sink's on_txn; free with sift_smtp_txn_free. */
+struct sift_smtp_txn {
+    uint32_t index;          /* 0-based transaction number in the session */
+    char *mail_from;         /* reverse-path without <>, "" for the null sender <> */
+    char *mail_from_raw;     /* everything after "MAIL FROM:" */
+    char *mail_params;       /* parameters after the path ("SIZE=123 BODY=8BITMIME"), "" if none */
+    int mail_reply_code;     /* 0 if not seen */
+    char *mail_reply_text;
+    struct sift_smtp_rcpt *rcpts;
+    size_t n_rcpts;          /* recipients kept */
+    uint64_t rcpts_dropped;  /* recipients beyond max_rcpts (counted only) */
+    int has_content;         /* 1 if content bytes were captured (after a 354) */
+    struct sift_buf content; /* message bytes as the server received them, dot-un-stuffed,
+                                without the terminating ".\r\n" */
+    int truncated;           /* content incomplete (bound hit or connection ended inside) */
+    char *terminator;        /* how content ended, escaped: "\\r\\n.\\r\\n", or NULL */
+    int data_reply_code;     /* final reply after content (or refusal of DATA), 0 if none */
+    char *data_reply_text;
+    char *queue_id;          /* queue id parsed from a 250 reply ("queued as ABC123"), or NULL */
+    enum sift_smtp_disposition disposition;
+    struct sift_pktref first_pkt;    /* MAIL FROM command packet */
+    struct sift_pktref last_pkt;     /* final reply packet (or last seen) */
+    struct sift_pktref content_first_pkt, content_last_pkt;  /* zero if no content */
+};
+void sift_smtp_txn_free(struct sift_smtp_txn *t);
+
+/* What the dissector learnt about the session; read at any time, borrowed. */
+struct sift_smtp_session {
+    char *banner;            /* greeting text (all lines, '\n'-joined), NULL if none */
+    int banner_code;         /* 220, 421, 554 or 0 */
+    char *helo_verb;         /* "EHLO", "HELO" (last one used), NULL */
+    char *helo_name;         /* argument of the last EHLO/HELO */
+    char **extensions;       /* EHLO reply lines after the first: "SIZE 10240000", "PIPELINING" */
+    size_t n_extensions;
+    int pipelining_offered;
+    int pipelining_used;     /* client sent a command before the reply to the previous one */
+    uint32_t n_commands, n_txns;
+    int quit_seen;
+};
+
+struct sift_smtp_sink {
+    void *user;
+    void (*on_command)(void *user, const struct sift_smtp_cmd *c);  /* may be NULL */
+    void (*on_txn)(void *user, struct sift_smtp_txn *t);            /* takes ownership */
+    sift_finding_fn on_finding;                                     /* may be NULL */
+};
+
+struct sift_smtp;
+
+/* Probe the first bytes of a connection: 1 = SMTP, 0 = not SMTP, -1 = need more.
+ * A server "220 "/"220-" (also 421/554 greetings) or client EHLO/HELO/LHLO.
+ * dir says which side sent data. */
+int sift_smtp_probe(const uint8_t *data, size_t len, enum sift_dir dir);
+
+/* New state machine; limits may be NULL (defaults). sink is copied. */
+struct sift_smtp *sift_smtp_new(const struct sift_smtp_sink *sink, const struct sift_smtp_limits *limits);
+
+/* Feed bytes of one direction (any split). pkt is the packet the bytes came with. */
+void sift_smtp_feed(struct sift_smtp *s, enum sift_dir dir, const uint8_t *data, size_t len,
+                    const struct sift_pktref *pkt);
+
+/* len bytes of one direction are missing (capture loss). */
+void sift_smtp_gap(struct sift_smtp *s, enum sift_dir dir, uint64_t len, const struct sift_pktref *pkt);
+
+/* End of connection: flushes partial lines, emits unanswered commands (reply_code 0)
+ * and any open transaction (INCOMPLETE, or ACCEPTED/REJECTED if its reply came). */
+void sift_smtp_close(struct sift_smtp *s, const struct sift_pktref *last);
+
+const struct sift_smtp_session *sift_smtp_session_info(const struct sift_smtp *s);
+
+void sift_smtp_free(struct sift_smtp *s);
+
+#endif

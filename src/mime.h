@@ -1,0 +1,68 @@
+/* mime.h — message decoding with GMime 3 (RFC 5322, 2045-2049, 2047, 2231).
+ * The only module that includes GMime/GLib headers. Turns raw message bytes
+ * into a plain-C summary: headers (raw + decoded), addresses, parts with
+ * hashes, text bodies as valid UTF-8. No GObject leaves mime.c. */
+#ifndef SIFT_MIME_H
+#define SIFT_MIME_H
+
+#include "sift.h"
+
+struct sift_mime_header {
+    char *name;          /* as written (case kept) */
+    char *value;         /* unfolded, RFC 2047-decoded, valid UTF-8 */
+    uint8_t *raw;        /* exact bytes after "Name:" up to and including folding, without final CRLF */
+    size_t raw_len;
+};
+
+struct sift_mime_address {
+    char *field;         /* lower-case header name: "from","to","cc","bcc","reply-to","sender","return-path" */
+    char *name;          /* decoded display name, NULL if none */
+    char *address;       /* addr-spec (as written; UTF-8 allowed), "" if empty */
+    char *group;         /* group display name if inside a group, else NULL */
+};
+
+struct sift_mime_part {
+    char *path;          /* position in the MIME tree: "1", "2.1" ("0" for a single-part message body) */
+    char *content_type;  /* "text/plain" (lower-case type/subtype) */
+    char *charset;       /* declared charset or NULL */
+    char *encoding;      /* Content-Transfer-Encoding as declared (lower-case) or NULL */
+    char *disposition;   /* "inline"/"attachment" or NULL */
+    char *filename;      /* decoded (RFC 2231/2047) filename or NULL; attacker-controlled */
+    uint64_t size;       /* decoded size in bytes */
+    char sha256[65];     /* of the decoded bytes, lower-case hex */
+    int is_attachment;   /* disposition attachment, or a filename, or non-text leaf */
+    char *text;          /* for text/ parts: decoded body as valid UTF-8 (capped), else NULL */
+};
+
+struct sift_mime_summary {
+    int parsed;                       /* 0 if GMime could not build a message (raw kept elsewhere) */
+    struct sift_mime_header *headers; size_t n_headers;   /* top-level headers in order, duplicates kept */
+    struct sift_mime_address *addresses; size_t n_addresses;
+    struct sift_mime_part *parts; size_t n_parts;         /* leaves and message/rfc822 parts, tree order */
+    char *subject;                    /* decoded, NULL if none */
+    char *from_addr, *from_name;      /* first From mailbox */
+    char *date;                       /* Date header as written (trimmed), NULL if none */
+    int64_t date_unix;                /* parsed Date in seconds; valid only if has_date */
+    int has_date;
+    char *message_id;                 /* Message-ID without <>, NULL if none */
+    char *in_reply_to;                /* NULL if none */
+    size_t n_attachments;
+};
+
+/* Once per process, before any parse (g_mime_init) and at exit. */
+void sift_mime_init(void);
+void sift_mime_shutdown(void);
+
+/* Parse len bytes of a message (borrowed for the call; not modified). Never
+ * returns NULL. GMime parser warnings and decoding problems are reported via
+ * finding (may be NULL) with stable rule names (e.g. "mime_parse_failed",
+ * "mime_invalid_header", "mime_truncated"). The result is owned by the
+ * caller: free with sift_mime_free. */
+struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
+                                          sift_finding_fn finding, void *user);
+void sift_mime_free(struct sift_mime_summary *m);
+
+/* SHA-256 of data as 64 lower-case hex chars + NUL. */
+void sift_sha256_hex(const uint8_t *data, size_t len, char out[65]);
+
+#endif

@@ -1,0 +1,135 @@
+/* util.c — allocation helpers that abort on out-of-memory, the growable byte
+ * buffer and small string helpers shared by all modules. No I/O, no libraries. */
+#include "sift.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "smtpsift: out of memory (allocating %zu bytes)\n", n);
+    abort();
+}
+
+void *sift_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n);
+    return p;
+}
+
+void *sift_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom(n * size);
+    return p;
+}
+
+void *sift_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom(n);
+    return q;
+}
+
+char *sift_xstrdup(const char *s)
+{
+    return sift_xmemdup(s, strlen(s));
+}
+
+char *sift_xstrndup(const char *s, size_t n)
+{
+    size_t len = 0;
+    while (len < n && s[len]) len++;
+    return sift_xmemdup(s, len);
+}
+
+void *sift_xmemdup(const void *p, size_t n)
+{
+    char *q = sift_xmalloc(n + 1);
+    if (n) memcpy(q, p, n);
+    q[n] = '\0';
+    return q;
+}
+
+static void buf_reserve(struct sift_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;      /* +1 keeps room for the NUL */
+    if (need < b->len) oom(SIZE_MAX);      /* overflow */
+    if (need <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) { cap = need; break; }
+        cap *= 2;
+    }
+    b->data = sift_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void sift_buf_append(struct sift_buf *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void sift_buf_putc(struct sift_buf *b, uint8_t c)
+{
+    buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void sift_buf_reset(struct sift_buf *b)
+{
+    b->len = 0;
+    if (b->data) b->data[0] = '\0';
+}
+
+void sift_buf_free(struct sift_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+uint8_t *sift_buf_steal(struct sift_buf *b, size_t *len_out)
+{
+    uint8_t *d = b->data;
+    if (!d) d = sift_xcalloc(1, 1);
+    if (len_out) *len_out = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return d;
+}
+
+int sift_strcaseprefix(const char *s, const char *prefix)
+{
+    for (; *prefix; s++, prefix++)
+        if (tolower((unsigned char)*s) != tolower((unsigned char)*prefix)) return 0;
+    return 1;
+}
+
+void sift_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+const char *sift_severity_name(enum sift_severity s)
+{
+    switch (s) {
+    case SIFT_SEV_INFO: return "info";
+    case SIFT_SEV_LOW: return "low";
+    case SIFT_SEV_MEDIUM: return "medium";
+    case SIFT_SEV_HIGH: return "high";
+    }
+    return "info";
+}

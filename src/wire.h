@@ -1,0 +1,45 @@
+/* wire.h — frame normaliser: turns any supported link-layer frame into a bare
+ * IPv4 packet that libnids accepts, or rejects it with a counted reason.
+ * Handles Ethernet (+ any number of 802.1Q/802.1ad tags, MPLS, PPPoE session),
+ * Linux SLL and SLL2, NULL/LOOP, raw IP. IPv6 is translated to synthetic IPv4
+ * addresses in 240.0.0.0/4 (1:1 map, reversible). No library included. */
+#ifndef SIFT_WIRE_H
+#define SIFT_WIRE_H
+
+#include "sift.h"
+
+enum sift_wire_verdict {
+    SIFT_WIRE_IPV4 = 0,     /* out holds an IPv4 packet */
+    SIFT_WIRE_NOT_IP,       /* ARP, LLDP, ... */
+    SIFT_WIRE_UNSUPPORTED,  /* unknown link type or encapsulation */
+    SIFT_WIRE_MALFORMED,    /* too short, bad header length, ... */
+    SIFT_WIRE_NOT_TCP       /* IP but not TCP (UDP, ICMP): not needed by SMTP */
+};
+
+struct sift_wire_stats {
+    uint64_t frames, ipv4, ipv6, not_ip, unsupported, malformed, not_tcp;
+    uint64_t vlan_tagged, fragments, bad_ip_csum, bad_tcp_csum, short_frames;
+};
+
+struct sift_wire;   /* opaque: holds the IPv6 map and scratch buffers */
+
+struct sift_wire *sift_wire_new(void);
+void sift_wire_free(struct sift_wire *w);
+
+/* Normalise one frame. On SIFT_WIRE_IPV4, *ip/*ip_len point at the IPv4 packet:
+ * either inside frame (borrowed) or inside w's scratch buffer (valid until the
+ * next call). caplen < wirelen frames are counted in short_frames; the IP total
+ * length is trimmed to what was captured only when safe (TSO length 0). */
+enum sift_wire_verdict sift_wire_normalise(struct sift_wire *w, int dlt,
+                                           const uint8_t *frame, uint32_t caplen,
+                                           uint32_t wirelen,
+                                           const uint8_t **ip, uint32_t *ip_len);
+
+/* Text form of an IPv4 address as fed to libnids (network byte order), turned
+ * back into the real address: synthetic 240.0.0.0/4 addresses become the IPv6
+ * address they stand for. buf needs 46 bytes. Returns 4 or 6 (IP version). */
+int sift_wire_addr_string(const struct sift_wire *w, uint32_t addr_be, char *buf, size_t len);
+
+const struct sift_wire_stats *sift_wire_stats(const struct sift_wire *w);
+
+#endif
