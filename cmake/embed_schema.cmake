@@ -1,5 +1,5 @@
 # Turns schema/NNN_*.sql into a C array of strings (one per schema version).
-set(body "/* generated from schema/*.sql — do not edit */\n#include <stddef.h>\nconst char *const sift_schema_sql[] = {\n")
+set(body "/* generated from the schema directory — do not edit */\n#include <stddef.h>\nconst char *const sift_schema_sql[] = {\n")
 set(n 0)
 foreach(f ${FILES})
   file(READ ${f} txt)

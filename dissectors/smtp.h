@@ -33,6 +33,9 @@ struct sift_smtp_cmd {
     const char *reply_text;     /* text of all reply lines after "NNN-"/"NNN ", joined by '\n' */
     uint32_t reply_lines;
     struct sift_pktref reply_pkt; /* packet holding the end of the final reply line */
+    int intermediate_code;      /* 354 for DATA, 334 for AUTH when such replies came before
+                                   the final one; 0 otherwise */
+    uint32_t intermediate_replies; /* how many: 1 for DATA, SASL round trips for AUTH */
 };
 
 struct sift_smtp_rcpt {
@@ -91,6 +94,7 @@ struct sift_smtp_session {
     int pipelining_used;     /* client sent a command before the reply to the previous one */
     uint32_t n_commands, n_txns;
     int quit_seen;
+    int tls_started;         /* STARTTLS got 220: nothing after it was parsed */
 };
 
 struct sift_smtp_sink {

@@ -24,6 +24,7 @@ struct sift_linebuf {
     struct sift_buf buf;
     size_t max_line;       /* bytes kept per line; the rest is counted, not stored */
     uint64_t dropped;      /* bytes dropped from the current line */
+    int last_cr;           /* last byte taken for the current line was CR (even if dropped) */
 };
 
 void sift_linebuf_init(struct sift_linebuf *lb, size_t max_line);

@@ -1,1 +1,840 @@
-/* placeholder: being written */
+/* mime.c — message decoding with GMime 3.2 (RFC 5322, 2045-2049, 2047, 2231):
+ * headers, addresses, MIME parts with streamed SHA-256, text bodies as UTF-8.
+ * Works around gmime#133 (RFC 2047), #150 (base64 with inner padding), #165
+ * (never touch parsed objects). Does NOT keep decoded attachment bytes. */
+#include "mime.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+#define MIME_TEXT_CAP      (1u << 20)   /* bytes of text kept per text part */
+#define MIME_MAX_PARTS     10000        /* parts walked per message */
+#define MIME_MAX_WARNINGS  200          /* parser-warning findings per message */
+#define MIME_DETAIL_ITEM   200          /* bytes of an attacker string quoted in a finding */
+
+static const char utf8_replacement[] = "\xEF\xBF\xBD";   /* U+FFFD */
+
+/* ---- per-parse context ------------------------------------------------- */
+
+struct mime_ctx {
+    sift_finding_fn finding;
+    void *user;
+    GMimeParserOptions *opts;
+    size_t n_warnings;
+    uint64_t msg_hash_budget;     /* bytes left for hashing embedded messages */
+    struct sift_mime_summary *sum;
+    size_t cap_headers, cap_addresses, cap_parts;
+};
+
+static void ctx_finding(struct mime_ctx *c, const char *rule, enum sift_severity sev,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void ctx_finding(struct mime_ctx *c, const char *rule, enum sift_severity sev,
+                        const char *fmt, ...)
+{
+    if (!c->finding) return;
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    c->finding(c->user, rule, sev, detail, NULL);
+}
+
+/* A quotable copy of an attacker-controlled string: valid UTF-8, at most
+ * MIME_DETAIL_ITEM bytes (cut on a character boundary). g_free the result. */
+static char *detail_item(const char *s)
+{
+    if (!s) return g_strdup("");
+    size_t n = strlen(s);
+    if (n > MIME_DETAIL_ITEM) n = MIME_DETAIL_ITEM;
+    char *v = g_utf8_make_valid(s, (gssize)n);
+    size_t m = strlen(v);
+    if (m > MIME_DETAIL_ITEM) {
+        const char *end = v + MIME_DETAIL_ITEM;
+        while (end > v && ((unsigned char)*end & 0xC0) == 0x80) end--;
+        v[end - v] = '\0';
+    }
+    return v;
+}
+
+/* ---- parser warnings -> findings ---------------------------------------- */
+
+static const char *warning_rule(GMimeParserWarning code, enum sift_severity *sev)
+{
+    *sev = SIFT_SEV_LOW;
+    switch (code) {
+    case GMIME_WARN_DUPLICATED_HEADER:            return "mime_duplicated_header";
+    case GMIME_WARN_DUPLICATED_PARAMETER:         return "mime_duplicated_parameter";
+    case GMIME_WARN_UNENCODED_8BIT_HEADER:        return "mime_8bit_header";
+    case GMIME_WARN_INVALID_CONTENT_TYPE:         return "mime_invalid_content_type";
+    case GMIME_WARN_INVALID_RFC2047_HEADER_VALUE: return "mime_invalid_rfc2047";
+    case GMIME_WARN_MALFORMED_MULTIPART:          return "mime_malformed_multipart";
+    case GMIME_WARN_TRUNCATED_MESSAGE:            return "mime_truncated";
+    case GMIME_WARN_MALFORMED_MESSAGE:            return "mime_malformed_message";
+    case GMIME_WARN_INVALID_PARAMETER:            return "mime_invalid_parameter";
+    case GMIME_WARN_INVALID_ADDRESS_LIST:         return "mime_invalid_address";
+    case GMIME_WARN_PART_WITHOUT_CONTENT:         return "mime_part_without_content";
+    case GMIME_CRIT_INVALID_HEADER_NAME:          *sev = SIFT_SEV_MEDIUM; return "mime_invalid_header";
+    case GMIME_CRIT_CONFLICTING_HEADER:           *sev = SIFT_SEV_MEDIUM; return "mime_conflicting_header";
+    case GMIME_CRIT_CONFLICTING_PARAMETER:        *sev = SIFT_SEV_MEDIUM; return "mime_conflicting_parameter";
+    case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:   *sev = SIFT_SEV_MEDIUM; return "mime_multipart_without_boundary";
+    case GMIME_CRIT_NESTING_OVERFLOW:             *sev = SIFT_SEV_HIGH;   return "mime_nesting_overflow";
+    case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+                                                  *sev = SIFT_SEV_MEDIUM; return "mime_part_without_headers";
+    }
+    return "mime_parser_warning";
+}
+
+/* GMime calls this during parsing and during lazy address parsing. */
+static void on_gmime_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
+                             gpointer user)
+{
+    struct mime_ctx *c = user;
+    c->n_warnings++;
+    if (c->n_warnings > MIME_MAX_WARNINGS) {
+        if (c->n_warnings == MIME_MAX_WARNINGS + 1)
+            ctx_finding(c, "mime_too_many_warnings", SIFT_SEV_MEDIUM,
+                        "more than %d GMime parser warnings; further ones not reported",
+                        MIME_MAX_WARNINGS);
+        return;
+    }
+    enum sift_severity sev;
+    const char *rule = warning_rule(code, &sev);
+    char *it = detail_item(item);
+    if (offset >= 0)
+        ctx_finding(c, rule, sev, "offset %lld: %s", (long long)offset, it);
+    else
+        ctx_finding(c, rule, sev, "%s", it);
+    g_free(it);
+}
+
+/* ---- charset conversion ------------------------------------------------- */
+
+static int label_is(const char *label, const char *const *names)
+{
+    for (; *names; names++)
+        if (!g_ascii_strcasecmp(label, *names)) return 1;
+    return 0;
+}
+
+static const char *const ascii_labels[] = { "us-ascii", "ascii", "ansi_x3.4-1968", "us", NULL };
+static const char *const utf8_labels[]  = { "utf-8", "utf8", NULL };
+/* As WHATWG does: mail labelled latin-1 is in practice windows-1252 (0x80-0x9F). */
+static const char *const latin1_labels[] = { "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1",
+                                             "latin-1", "l1", "cp819", "ibm819", NULL };
+
+/* Appends p[0..n) to b as UTF-8 decoded from charset cs with iconv; every
+ * byte iconv rejects becomes U+FFFD (nothing is dropped silently).
+ * Returns 0 if iconv does not know cs (b unchanged). */
+static int iconv_to_utf8(const char *cs, const char *p, size_t n, struct sift_buf *b)
+{
+    iconv_t cd = g_mime_iconv_open("UTF-8", cs);
+    if (cd == (iconv_t)-1) return 0;
+    iconv(cd, NULL, NULL, NULL, NULL);          /* descriptors are cached: reset state */
+    char *in = (char *)p;
+    size_t inleft = n;
+    char out[4096];
+    while (inleft) {
+        char *op = out;
+        size_t oleft = sizeof out;
+        size_t r = iconv(cd, &in, &inleft, &op, &oleft);
+        int err = (r == (size_t)-1) ? errno : 0;
+        sift_buf_append(b, out, (size_t)(op - out));
+        if (!err || err == E2BIG) continue;
+        if (err == EILSEQ) {                    /* invalid byte: U+FFFD, skip it */
+            sift_buf_append(b, utf8_replacement, 3);
+            in++; inleft--;
+            continue;
+        }
+        if (err == EINVAL) sift_buf_append(b, utf8_replacement, 3);   /* cut sequence at the end */
+        break;
+    }
+    for (;;) {                                  /* flush any shift state */
+        char *op = out;
+        size_t oleft = sizeof out;
+        size_t r = iconv(cd, NULL, NULL, &op, &oleft);
+        sift_buf_append(b, out, (size_t)(op - out));
+        if (r == (size_t)-1 && errno == E2BIG) continue;
+        break;
+    }
+    g_mime_iconv_close(cd);
+    return 1;
+}
+
+/* Converts n decoded bytes to valid UTF-8 (NOTES-libs S3). label is the
+ * declared charset (may be NULL). Unlabelled or US-ASCII text is UTF-8 if it
+ * validates, else windows-1252; an unknown label falls back the same way and
+ * sets *unknown. NUL bytes become U+FFFD so the result is a C string.
+ * Returns a malloc'd string. */
+static char *to_utf8(const char *p, size_t n, const char *label, int *unknown)
+{
+    struct sift_buf b = {0};
+    const char *cs = NULL;
+    if (unknown) *unknown = 0;
+    if (label && *label && !label_is(label, ascii_labels)) {
+        if (label_is(label, utf8_labels)) cs = "UTF-8";
+        else if (label_is(label, latin1_labels)) cs = "windows-1252";
+        else cs = label;
+    }
+    if (!cs) cs = g_utf8_validate_len(p, n, NULL) ? "UTF-8" : "windows-1252";
+
+    if (!g_ascii_strcasecmp(cs, "UTF-8")) {
+        sift_buf_append(&b, p, n);
+    } else if (!iconv_to_utf8(cs, p, n, &b)) {
+        if (unknown) *unknown = 1;
+        if (g_utf8_validate_len(p, n, NULL)) sift_buf_append(&b, p, n);
+        else if (!iconv_to_utf8("windows-1252", p, n, &b)) sift_buf_append(&b, p, n);
+    }
+    /* NUL bytes become U+FFFD so the result is a C string of the whole text. */
+    struct sift_buf o = {0};
+    size_t start = 0;
+    for (size_t i = 0; i < b.len; i++) {
+        if (b.data[i]) continue;
+        sift_buf_append(&o, b.data + start, i - start);
+        sift_buf_append(&o, utf8_replacement, 3);
+        start = i + 1;
+    }
+    sift_buf_append(&o, b.data ? b.data + start : (const uint8_t *)"", b.len - start);
+    sift_buf_free(&b);
+    gchar *valid = g_utf8_make_valid((const char *)o.data, (gssize)o.len);
+    sift_buf_free(&o);
+    char *r = sift_xstrdup(valid);
+    g_free(valid);
+    return r;
+}
+
+/* ---- RFC 2047: workaround for gmime#133 --------------------------------- */
+
+struct ew {                  /* one encoded-word =?charset?e?text?= */
+    const char *cs; size_t cs_len;
+    char enc;                /* 'B' or 'Q' */
+    const char *txt; size_t txt_len;
+    size_t len;              /* whole word */
+};
+
+static int ew_parse(const char *s, struct ew *w)
+{
+    if (s[0] != '=' || s[1] != '?') return 0;
+    size_t i = 2;
+    while (s[i] && s[i] != '?' && (unsigned char)s[i] > ' ' && i < 80) i++;
+    if (s[i] != '?' || i == 2) return 0;
+    w->cs = s + 2; w->cs_len = i - 2;
+    char e = s[i + 1];
+    if (e != 'B' && e != 'b' && e != 'Q' && e != 'q') return 0;
+    if (s[i + 2] != '?') return 0;
+    w->enc = (char)g_ascii_toupper(e);
+    size_t t = i + 3, j = t;
+    while (s[j] && s[j] != '?' && (unsigned char)s[j] > ' ') j++;
+    if (s[j] != '?' || s[j + 1] != '=') return 0;
+    w->txt = s + t; w->txt_len = j - t;
+    w->len = j + 2;
+    return 1;
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes one word's payload on its own (fresh base64 state per word: the fix). */
+static void ew_decode(const struct ew *w, struct sift_buf *out)
+{
+    if (w->enc == 'B') {
+        guchar *tmp = sift_xmalloc(w->txt_len / 4 * 3 + 4);
+        gint state = 0; guint save = 0;
+        gsize m = g_base64_decode_step(w->txt, w->txt_len, tmp, &state, &save);
+        sift_buf_append(out, tmp, m);
+        free(tmp);
+        return;
+    }
+    for (size_t i = 0; i < w->txt_len; i++) {
+        char ch = w->txt[i];
+        int hi, lo;
+        if (ch == '_') sift_buf_putc(out, ' ');
+        else if (ch == '=' && i + 2 < w->txt_len && (hi = hexval(w->txt[i + 1])) >= 0 &&
+                 (lo = hexval(w->txt[i + 2])) >= 0) {
+            sift_buf_putc(out, (uint8_t)(hi << 4 | lo));
+            i += 2;
+        } else sift_buf_putc(out, (uint8_t)ch);
+    }
+}
+
+static void ew_charset(const struct ew *w, char *cs, size_t cap)
+{
+    size_t n = w->cs_len;
+    const char *star = memchr(w->cs, '*', n);   /* RFC 2231 language suffix */
+    if (star) n = (size_t)(star - w->cs);
+    if (n >= cap) n = cap - 1;
+    memcpy(cs, w->cs, n);
+    cs[n] = '\0';
+}
+
+/* Decodes a run of adjacent encoded-words to UTF-8, joining the bytes of
+ * consecutive same-charset words (so a character split across words
+ * survives) but decoding each word separately. Appends to out. */
+static void ew_run_to_utf8(const struct ew *ws, size_t n, struct sift_buf *out)
+{
+    size_t i = 0;
+    while (i < n) {
+        char cs[80], cs2[80];
+        ew_charset(&ws[i], cs, sizeof cs);
+        struct sift_buf bytes = {0};
+        size_t j = i;
+        for (; j < n; j++) {
+            ew_charset(&ws[j], cs2, sizeof cs2);
+            if (g_ascii_strcasecmp(cs, cs2)) break;
+            ew_decode(&ws[j], &bytes);
+        }
+        char *u = to_utf8(bytes.len ? (const char *)bytes.data : "", bytes.len, cs, NULL);
+        sift_buf_append(out, u, strlen(u));
+        free(u);
+        sift_buf_free(&bytes);
+        i = j;
+    }
+}
+
+static int is_lwsp(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
+
+/* gmime#133: GMime drops the words after a '='-padded B-word when the next
+ * word has the same charset. If s contains a run of adjacent encoded-words in
+ * which a word other than the last is a padded B-word, returns a copy of s
+ * (malloc'd) where each such run is replaced by a single =?UTF-8?B?...?= word
+ * holding the correctly decoded text; GMime then decodes that faithfully in
+ * any header (unstructured text or address phrase). Returns NULL otherwise. */
+static char *rfc2047_fix_runs(const char *s)
+{
+    struct sift_buf out = {0};
+    int fixed = 0;
+    size_t n = strlen(s), i = 0;
+    struct ew *ws = NULL;
+    size_t cap = 0;
+    while (i < n) {
+        struct ew w;
+        if (!ew_parse(s + i, &w)) { sift_buf_putc(&out, (uint8_t)s[i++]); continue; }
+        size_t nw = 0, j = i, end = i;
+        int padded_inside = 0;
+        for (;;) {
+            if (nw == cap) { cap = cap ? cap * 2 : 8; ws = sift_xrealloc(ws, cap * sizeof *ws); }
+            ws[nw++] = w;
+            end = j + w.len;
+            size_t k = end;
+            while (k < n && is_lwsp(s[k])) k++;
+            if (k == end || !ew_parse(s + k, &w)) break;
+            const struct ew *prev = &ws[nw - 1];
+            if (prev->enc == 'B' && prev->txt_len && prev->txt[prev->txt_len - 1] == '=')
+                padded_inside = 1;
+            j = k;
+        }
+        if (nw >= 2 && padded_inside) {
+            struct sift_buf u = {0};
+            ew_run_to_utf8(ws, nw, &u);
+            gchar *b64 = g_base64_encode(u.data ? u.data : (const guchar *)"", u.len);
+            sift_buf_append(&out, "=?UTF-8?B?", 10);
+            sift_buf_append(&out, b64, strlen(b64));
+            sift_buf_append(&out, "?=", 2);
+            g_free(b64);
+            sift_buf_free(&u);
+            fixed = 1;
+        } else {
+            sift_buf_append(&out, s + i, end - i);
+        }
+        i = end;
+    }
+    free(ws);
+    if (!fixed) { sift_buf_free(&out); return NULL; }
+    return (char *)sift_buf_steal(&out, NULL);
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* malloc'd valid-UTF-8 copy of a GMime string, or NULL for NULL. */
+static char *dup_valid(const char *s)
+{
+    if (!s) return NULL;
+    gchar *v = g_utf8_make_valid(s, -1);
+    char *r = sift_xstrdup(v);
+    g_free(v);
+    return r;
+}
+
+static char *dup_trimmed_valid(const char *s)
+{
+    if (!s) return NULL;
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+    gchar *v = g_utf8_make_valid(s, (gssize)n);
+    char *r = sift_xstrdup(v);
+    g_free(v);
+    return r;
+}
+
+static char *dup_lower(const char *s)
+{
+    if (!s) return NULL;
+    char *r = dup_trimmed_valid(s);
+    for (char *p = r; *p; p++) *p = g_ascii_tolower(*p);
+    return r;
+}
+
+/* ---- a GMimeStream sink: hashes, counts, keeps a text prefix, bounded ---- */
+
+typedef struct {
+    GMimeStream parent;
+    GChecksum *ck;
+    guint64 n;
+    guint64 limit;            /* writes beyond this fail (-1): aborts the writer */
+    struct sift_buf *text;    /* optional: first text_cap bytes */
+    size_t text_cap;
+    int text_cut;
+    int over;
+} SiftSink;
+typedef struct { GMimeStreamClass parent_class; } SiftSinkClass;
+
+G_DEFINE_TYPE(SiftSink, sift_sink, GMIME_TYPE_STREAM)
+
+static ssize_t sink_write(GMimeStream *st, const char *buf, size_t len)
+{
+    SiftSink *s = (SiftSink *)st;
+    if (len > s->limit - s->n) { s->over = 1; return -1; }
+    g_checksum_update(s->ck, (const guchar *)buf, len);
+    s->n += len;
+    if (s->text) {
+        size_t room = s->text_cap - s->text->len;
+        if (len > room) s->text_cut = 1;
+        sift_buf_append(s->text, buf, len < room ? len : room);
+    }
+    return (ssize_t)len;
+}
+static ssize_t sink_read(GMimeStream *st, char *buf, size_t len) { (void)st; (void)buf; (void)len; return -1; }
+static int sink_flush(GMimeStream *st) { (void)st; return 0; }
+static int sink_close(GMimeStream *st) { (void)st; return 0; }
+static gboolean sink_eos(GMimeStream *st) { (void)st; return TRUE; }
+static int sink_reset(GMimeStream *st) { (void)st; return 0; }
+static gint64 sink_seek(GMimeStream *st, gint64 o, GMimeSeekWhence w) { (void)st; (void)o; (void)w; return -1; }
+static gint64 sink_tell(GMimeStream *st) { return (gint64)((SiftSink *)st)->n; }
+static gint64 sink_length(GMimeStream *st) { (void)st; return -1; }
+static GMimeStream *sink_substream(GMimeStream *st, gint64 a, gint64 b) { (void)st; (void)a; (void)b; return NULL; }
+
+static void sift_sink_finalize(GObject *o)
+{
+    SiftSink *s = (SiftSink *)o;
+    if (s->ck) g_checksum_free(s->ck);
+    G_OBJECT_CLASS(sift_sink_parent_class)->finalize(o);
+}
+
+static void sift_sink_class_init(SiftSinkClass *k)
+{
+    GMimeStreamClass *sc = GMIME_STREAM_CLASS(k);
+    G_OBJECT_CLASS(k)->finalize = sift_sink_finalize;
+    sc->read = sink_read;   sc->write = sink_write;   sc->flush = sink_flush;
+    sc->close = sink_close; sc->eos = sink_eos;       sc->reset = sink_reset;
+    sc->seek = sink_seek;   sc->tell = sink_tell;     sc->length = sink_length;
+    sc->substream = sink_substream;
+}
+
+static void sift_sink_init(SiftSink *s)
+{
+    s->ck = g_checksum_new(G_CHECKSUM_SHA256);
+    s->limit = G_MAXUINT64;
+}
+
+static SiftSink *sink_new(void)
+{
+    SiftSink *s = g_object_new(sift_sink_get_type(), NULL);
+    g_mime_stream_construct(GMIME_STREAM(s), 0, -1);
+    return s;
+}
+
+static void sink_digest(SiftSink *s, char out[65])
+{
+    const gchar *hex = g_checksum_get_string(s->ck);
+    snprintf(out, 65, "%s", hex);
+}
+
+/* ---- parts -------------------------------------------------------------- */
+
+/* Streams a leaf's decoded content into sink. base64 is decoded with GLib
+ * (gmime#150: GMime stops at an inner '=' pad); other encodings by GMime. */
+static void decode_leaf(GMimePart *part, SiftSink *sink)
+{
+    GMimeDataWrapper *w = g_mime_part_get_content(part);          /* borrowed */
+    if (!w) return;
+    if (g_mime_data_wrapper_get_encoding(w) != GMIME_CONTENT_ENCODING_BASE64) {
+        g_mime_data_wrapper_write_to_stream(w, GMIME_STREAM(sink));
+        return;
+    }
+    GMimeStream *raw = g_mime_data_wrapper_get_stream(w);          /* encoded, borrowed */
+    if (!raw) return;
+    char in[8192];
+    guchar out[8192];
+    gint state = 0;
+    guint save = 0;
+    ssize_t n;
+    g_mime_stream_reset(raw);
+    while ((n = g_mime_stream_read(raw, in, sizeof in)) > 0) {
+        gsize m = g_base64_decode_step(in, (gsize)n, out, &state, &save);
+        if (m && g_mime_stream_write(GMIME_STREAM(sink), (const char *)out, m) < 0) break;
+    }
+}
+
+static struct sift_mime_part *add_part(struct mime_ctx *c)
+{
+    struct sift_mime_summary *s = c->sum;
+    if (s->n_parts == c->cap_parts) {
+        c->cap_parts = c->cap_parts ? c->cap_parts * 2 : 8;
+        s->parts = sift_xrealloc(s->parts, c->cap_parts * sizeof *s->parts);
+    }
+    struct sift_mime_part *p = &s->parts[s->n_parts++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+/* GMime's iterator calls a non-multipart top-level body "0" and its own
+ * descendants "0.x"; we number it "1" as IMAP does (and as GMime numbers the
+ * body of an embedded message/rfc822 at "2": "2.1"). */
+static char *part_path(GMimePartIter *it)
+{
+    char *p = g_mime_part_iter_get_path(it);
+    char *r;
+    if (!p) r = sift_xstrdup("1");
+    else if (!strcmp(p, "0") || !strcmp(p, "")) r = sift_xstrdup("1");
+    else if (!strncmp(p, "0.", 2)) {
+        r = sift_xmalloc(strlen(p) + 1);
+        r[0] = '1';
+        strcpy(r + 1, p + 1);
+    } else r = sift_xstrdup(p);
+    g_free(p);
+    return r;
+}
+
+static void record_part(struct mime_ctx *c, GMimeObject *obj, char *path)
+{
+    struct sift_mime_part *p = add_part(c);
+    p->path = path;
+    GMimeContentType *ct = g_mime_object_get_content_type(obj);     /* borrowed */
+    char *mt = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
+    p->content_type = dup_lower(mt ? mt : "application/octet-stream");
+    g_free(mt);
+    p->charset = dup_trimmed_valid(g_mime_object_get_content_type_parameter(obj, "charset"));
+    p->encoding = dup_lower(g_mime_object_get_header(obj, "Content-Transfer-Encoding"));
+    p->disposition = dup_lower(g_mime_object_get_disposition(obj));
+    int is_text = !strncmp(p->content_type, "text/", 5);
+    int disp_att = p->disposition && !strcmp(p->disposition, "attachment");
+
+    SiftSink *sink = sink_new();
+    if (GMIME_IS_MESSAGE_PART(obj)) {
+        /* The embedded message as GMime writes it back; parsed objects are
+         * written from their raw headers and content, never modified. */
+        GMimeMessage *inner = g_mime_message_part_get_message((GMimeMessagePart *)obj);
+        sink->limit = c->msg_hash_budget;
+        int ok = 1;
+        if (inner && g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, GMIME_STREAM(sink)) < 0)
+            ok = 0;
+        if (sink->over) ok = 0;
+        c->msg_hash_budget -= sink->n;
+        if (ok) {
+            p->size = sink->n;
+            sink_digest(sink, p->sha256);
+        } else {
+            p->size = 0;
+            p->sha256[0] = '\0';
+            ctx_finding(c, "mime_hash_skipped", SIFT_SEV_LOW,
+                        "part %s: embedded message not hashed (work bound reached)", p->path);
+        }
+        p->is_attachment = disp_att;
+    } else {
+        GMimePart *part = (GMimePart *)obj;
+        p->filename = dup_valid(g_mime_part_get_filename(part));
+        struct sift_buf text = {0};
+        if (is_text) { sink->text = &text; sink->text_cap = MIME_TEXT_CAP; }
+        decode_leaf(part, sink);
+        p->size = sink->n;
+        sink_digest(sink, p->sha256);
+        if (is_text) {
+            int unknown = 0, cut = sink->text_cut;
+            p->text = to_utf8(text.len ? (const char *)text.data : "", text.len, p->charset, &unknown);
+            size_t tl = strlen(p->text);
+            if (tl > MIME_TEXT_CAP) {
+                size_t e = MIME_TEXT_CAP;
+                while (e > 0 && ((unsigned char)p->text[e] & 0xC0) == 0x80) e--;
+                p->text[e] = '\0';
+                cut = 1;
+            }
+            if (cut)
+                ctx_finding(c, "mime_text_truncated", SIFT_SEV_INFO,
+                            "part %s: text kept up to %u bytes of %llu", p->path,
+                            MIME_TEXT_CAP, (unsigned long long)p->size);
+            if (unknown) {
+                char *it = detail_item(p->charset);
+                ctx_finding(c, "mime_unknown_charset", SIFT_SEV_LOW,
+                            "part %s: charset \"%s\" unknown; decoded as UTF-8 or windows-1252",
+                            p->path, it);
+                g_free(it);
+            }
+            sift_buf_free(&text);
+        }
+        p->is_attachment = disp_att || p->filename || !is_text;
+    }
+    g_object_unref(sink);
+    if (p->is_attachment) c->sum->n_attachments++;
+}
+
+static void walk_parts(struct mime_ctx *c, GMimeMessage *msg)
+{
+    if (!g_mime_message_get_mime_part(msg)) return;
+    GMimePartIter *it = g_mime_part_iter_new(GMIME_OBJECT(msg));
+    size_t n = 0;
+    if (g_mime_part_iter_is_valid(it)) {
+        do {
+            GMimeObject *cur = g_mime_part_iter_get_current(it);       /* borrowed */
+            if (!cur || GMIME_IS_MULTIPART(cur)) continue;
+            if (n == MIME_MAX_PARTS) {
+                ctx_finding(c, "mime_too_many_parts", SIFT_SEV_MEDIUM,
+                            "more than %d MIME parts; the rest were not examined", MIME_MAX_PARTS);
+                break;
+            }
+            n++;
+            if (GMIME_IS_PART(cur) || GMIME_IS_MESSAGE_PART(cur))
+                record_part(c, cur, part_path(it));
+        } while (g_mime_part_iter_next(it));
+    }
+    g_mime_part_iter_free(it);
+}
+
+/* ---- headers and addresses ---------------------------------------------- */
+
+static void add_header(struct mime_ctx *c, GMimeHeader *h)
+{
+    struct sift_mime_summary *s = c->sum;
+    if (s->n_headers == c->cap_headers) {
+        c->cap_headers = c->cap_headers ? c->cap_headers * 2 : 16;
+        s->headers = sift_xrealloc(s->headers, c->cap_headers * sizeof *s->headers);
+    }
+    struct sift_mime_header *o = &s->headers[s->n_headers++];
+    const char *name = g_mime_header_get_name(h);
+    const char *raw = g_mime_header_get_raw_value(h);
+    o->name = dup_valid(name ? name : "");
+    size_t rl = raw ? strlen(raw) : 0;
+    if (rl && raw[rl - 1] == '\n') rl--;
+    if (rl && raw[rl - 1] == '\r') rl--;
+    o->raw = sift_xmemdup(raw ? raw : "", rl);
+    o->raw_len = rl;
+
+    char *fixed = NULL;
+    if (raw) {
+        char *unfolded = g_mime_utils_header_unfold(raw);
+        fixed = rfc2047_fix_runs(unfolded);
+        g_free(unfolded);
+    }
+    if (fixed) {
+        char *dec = g_mime_utils_header_decode_text(c->opts, fixed);
+        o->value = dup_trimmed_valid(dec);
+        g_free(dec);
+        free(fixed);
+    } else {
+        const char *v = g_mime_header_get_value(h);
+        o->value = dup_valid(v ? v : "");
+    }
+}
+
+static const char *const address_fields[] = {
+    "from", "to", "cc", "bcc", "reply-to", "sender", "return-path", NULL
+};
+
+static void add_address(struct mime_ctx *c, const char *field, const char *name,
+                        const char *addr, const char *group)
+{
+    struct sift_mime_summary *s = c->sum;
+    if (s->n_addresses == c->cap_addresses) {
+        c->cap_addresses = c->cap_addresses ? c->cap_addresses * 2 : 8;
+        s->addresses = sift_xrealloc(s->addresses, c->cap_addresses * sizeof *s->addresses);
+    }
+    struct sift_mime_address *a = &s->addresses[s->n_addresses++];
+    a->field = sift_xstrdup(field);
+    a->name = (name && *name) ? dup_valid(name) : NULL;
+    a->address = dup_valid(addr ? addr : "");
+    a->group = group ? dup_valid(group) : NULL;
+    if (!strcmp(field, "from") && !s->from_addr && !group) {
+        s->from_addr = sift_xstrdup(a->address);
+        s->from_name = a->name ? sift_xstrdup(a->name) : NULL;
+    }
+}
+
+static void add_address_list(struct mime_ctx *c, const char *field, InternetAddressList *l,
+                             const char *group)
+{
+    int n = internet_address_list_length(l);
+    for (int i = 0; i < n; i++) {
+        InternetAddress *a = internet_address_list_get_address(l, i);   /* borrowed */
+        if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
+            add_address(c, field, internet_address_get_name(a),
+                        internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a)), group);
+        } else if (INTERNET_ADDRESS_IS_GROUP(a)) {
+            const char *gname = internet_address_get_name(a);
+            InternetAddressList *m = internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a));
+            if (!m || internet_address_list_length(m) == 0)
+                add_address(c, field, NULL, "", gname ? gname : "");   /* e.g. "undisclosed-recipients:;" */
+            else
+                add_address_list(c, field, m, group ? group : (gname ? gname : ""));
+        }
+    }
+}
+
+static void parse_addresses(struct mime_ctx *c, const char *field, GMimeHeader *h)
+{
+    const char *raw = g_mime_header_get_raw_value(h);
+    if (!raw) return;
+    char *unfolded = g_mime_utils_header_unfold(raw);
+    char *fixed = rfc2047_fix_runs(unfolded);
+    InternetAddressList *l = internet_address_list_parse(c->opts, fixed ? fixed : unfolded);
+    size_t before = c->sum->n_addresses;
+    if (l) {
+        add_address_list(c, field, l, NULL);
+        g_object_unref(l);
+    }
+    /* "Return-Path: <>" (a bounce) parses to nothing: keep it as an empty address. */
+    if (c->sum->n_addresses == before && !strcmp(field, "return-path")) {
+        const char *p = unfolded;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!strncmp(p, "<>", 2)) add_address(c, field, NULL, "", NULL);
+    }
+    free(fixed);
+    g_free(unfolded);
+}
+
+/* Top-level headers: GMime 3.2 keeps Content-* on the top MIME part and the
+ * rest on the message; merge both lists back into wire order by offset. */
+static void collect_headers(struct mime_ctx *c, GMimeMessage *msg)
+{
+    GMimeHeaderList *a = g_mime_object_get_header_list(GMIME_OBJECT(msg));
+    GMimeObject *body = g_mime_message_get_mime_part(msg);
+    GMimeHeaderList *b = body ? g_mime_object_get_header_list(body) : NULL;
+    int na = a ? g_mime_header_list_get_count(a) : 0;
+    int nb = b ? g_mime_header_list_get_count(b) : 0;
+    int i = 0, j = 0;
+    while (i < na || j < nb) {
+        GMimeHeader *h;
+        if (j >= nb) h = g_mime_header_list_get_header_at(a, i++);
+        else if (i >= na) h = g_mime_header_list_get_header_at(b, j++);
+        else {
+            GMimeHeader *ha = g_mime_header_list_get_header_at(a, i);
+            GMimeHeader *hb = g_mime_header_list_get_header_at(b, j);
+            if (g_mime_header_get_offset(hb) < g_mime_header_get_offset(ha)) { h = hb; j++; }
+            else { h = ha; i++; }
+        }
+        if (!h) continue;
+        add_header(c, h);
+        const char *name = g_mime_header_get_name(h);
+        if (!name) continue;
+        for (const char *const *f = address_fields; *f; f++)
+            if (!g_ascii_strcasecmp(name, *f)) { parse_addresses(c, *f, h); break; }
+    }
+}
+
+static const char *first_value(const struct sift_mime_summary *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_headers; i++)
+        if (!g_ascii_strcasecmp(s->headers[i].name, name)) return s->headers[i].value;
+    return NULL;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+void sift_mime_init(void)
+{
+    g_mime_init();
+}
+
+void sift_mime_shutdown(void)
+{
+    g_mime_shutdown();
+}
+
+struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
+                                          sift_finding_fn finding, void *user)
+{
+    struct sift_mime_summary *s = sift_xcalloc(1, sizeof *s);
+    struct mime_ctx c = { .finding = finding, .user = user, .sum = s };
+    c.msg_hash_budget = (uint64_t)len * 4 + (1u << 20);
+    static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
+    c.opts = g_mime_parser_options_new();
+    g_mime_parser_options_set_fallback_charsets(c.opts, fallback);
+    g_mime_parser_options_set_warning_callback(c.opts, on_gmime_warning, &c);
+
+    /* The mem stream copies the input, so data stays borrowed for the call only. */
+    GMimeStream *st = g_mime_stream_mem_new_with_buffer(len ? (const char *)data : "", len);
+    GMimeParser *ps = g_mime_parser_new_with_stream(st);
+    g_object_unref(st);
+    GMimeMessage *msg = g_mime_parser_construct_message(ps, c.opts);
+    g_object_unref(ps);
+    if (!msg) {
+        ctx_finding(&c, "mime_parse_failed", SIFT_SEV_MEDIUM,
+                    "GMime could not parse %zu bytes as a message", len);
+        g_mime_parser_options_free(c.opts);
+        return s;
+    }
+    s->parsed = 1;
+    collect_headers(&c, msg);
+
+    const char *v = first_value(s, "Subject");
+    s->subject = v ? sift_xstrdup(v) : NULL;
+    v = first_value(s, "Date");
+    s->date = v ? dup_trimmed_valid(v) : NULL;
+    GDateTime *dt = g_mime_message_get_date(msg);                  /* borrowed */
+    if (dt) { s->date_unix = g_date_time_to_unix(dt); s->has_date = 1; }
+    s->message_id = dup_valid(g_mime_message_get_message_id(msg));
+    v = first_value(s, "In-Reply-To");
+    s->in_reply_to = v ? dup_trimmed_valid(v) : NULL;
+
+    walk_parts(&c, msg);
+
+    g_object_unref(msg);
+    g_mime_parser_options_free(c.opts);
+    return s;
+}
+
+void sift_mime_free(struct sift_mime_summary *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->n_headers; i++) {
+        free(m->headers[i].name);
+        free(m->headers[i].value);
+        free(m->headers[i].raw);
+    }
+    free(m->headers);
+    for (size_t i = 0; i < m->n_addresses; i++) {
+        free(m->addresses[i].field);
+        free(m->addresses[i].name);
+        free(m->addresses[i].address);
+        free(m->addresses[i].group);
+    }
+    free(m->addresses);
+    for (size_t i = 0; i < m->n_parts; i++) {
+        struct sift_mime_part *p = &m->parts[i];
+        free(p->path); free(p->content_type); free(p->charset); free(p->encoding);
+        free(p->disposition); free(p->filename); free(p->text);
+    }
+    free(m->parts);
+    free(m->subject); free(m->from_addr); free(m->from_name); free(m->date);
+    free(m->message_id); free(m->in_reply_to);
+    free(m);
+}
+
+void sift_sha256_hex(const uint8_t *data, size_t len, char out[65])
+{
+    GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+    g_checksum_update(ck, data, len);
+    snprintf(out, 65, "%s", g_checksum_get_string(ck));
+    g_checksum_free(ck);
+}

@@ -68,6 +68,12 @@ void *sift_xmemdup(const void *p, size_t n);   /* copies n bytes, adds a NUL aft
 int  sift_strcaseprefix(const char *s, const char *prefix);   /* 1 if s starts with prefix, ASCII case-insensitive */
 void sift_hex(const uint8_t *in, size_t n, char *out);         /* out gets 2n hex chars + NUL */
 
+/* UTF-8: 1 if the n bytes are valid UTF-8 (no overlongs, no surrogates). */
+int sift_utf8_valid(const uint8_t *s, size_t n);
+/* Copy of the n bytes with each invalid sequence replaced by U+FFFD; NUL-terminated,
+ * caller frees. *out_len (may be NULL) gets the length. */
+char *sift_utf8_fix(const uint8_t *s, size_t n, size_t *out_len);
+
 #define SIFT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

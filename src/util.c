@@ -133,3 +133,56 @@ const char *sift_severity_name(enum sift_severity s)
     }
     return "info";
 }
+
+/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
+static size_t utf8_seq(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
+    else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
+    else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+    else return 0;
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    if (cp >= 0xd800 && cp <= 0xdfff) return 0;
+    return len;
+}
+
+int sift_utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) { i++; continue; }
+        size_t l = utf8_seq(s + i, n - i);
+        if (!l) return 0;
+        i += l;
+    }
+    return 1;
+}
+
+char *sift_utf8_fix(const uint8_t *s, size_t n, size_t *out_len)
+{
+    struct sift_buf b = {0};
+    size_t i = 0;
+    while (i < n) {
+        size_t l = utf8_seq(s + i, n - i);
+        if (l) {
+            sift_buf_append(&b, s + i, l);
+            i += l;
+        } else {
+            sift_buf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        }
+    }
+    size_t len;
+    char *out = (char *)sift_buf_steal(&b, &len);
+    if (out_len) *out_len = len;
+    return out;
+}

@@ -26,7 +26,7 @@ struct sift_wire;   /* opaque: holds the IPv6 map and scratch buffers */
 struct sift_wire *sift_wire_new(void);
 void sift_wire_free(struct sift_wire *w);
 
-/* Normalise one frame. On SIFT_WIRE_IPV4, *ip/*ip_len point at the IPv4 packet:
+/* Normalise one frame. On SIFT_WIRE_IPV4, *ip and *ip_len point at the IPv4 packet:
  * either inside frame (borrowed) or inside w's scratch buffer (valid until the
  * next call). caplen < wirelen frames are counted in short_frames; the IP total
  * length is trimmed to what was captured only when safe (TSO length 0). */

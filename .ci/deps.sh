@@ -1,0 +1,11 @@
+#!/bin/sh
+# Installs what smtpsift needs to build and test on Debian 12 (run as root or with sudo).
+set -e
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config ca-certificates \
+    libpcap-dev libnids-dev libgmime-3.0-dev libsqlite3-dev libssl-dev libcmocka-dev \
+    sqlite3 >/dev/null

@@ -1,0 +1,435 @@
+/* ingest.c — drives one ingest run: expands directories, skips captures
+ * already in the database (by SHA-256), reads the files as one continuous
+ * capture through libnids, hands each flow to the dissector that recognises
+ * it, decodes finished messages and stores everything. No protocol parsing. */
+#include "ingest.h"
+
+#include "capture.h"
+#include "dissect.h"
+#include "hash.h"
+#include "mime.h"
+#include "reasm.h"
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static volatile sig_atomic_t interrupted;
+
+void sift_ingest_interrupt(void)
+{
+    interrupted = 1;
+    sift_capture_break();
+}
+
+struct finding_rec {
+    char *rule;
+    enum sift_severity sev;
+    char *detail;
+    struct sift_pktref where;
+    int has_where;
+};
+
+struct ingest {
+    struct sift_store *st;
+    char (*file_sha)[65];       /* per file index */
+    size_t n_files;
+    uint64_t sessions, messages, attachments, findings, flows_ignored;
+    /* findings collected while decoding one message, stored after its row */
+    struct finding_rec *pending;
+    size_t n_pending, cap_pending;
+};
+
+struct flow {
+    struct ingest *ing;
+    struct sift_flow_info fi;
+    struct sift_probe *probe;             /* while undecided */
+    const struct sift_dissector *d;       /* once decided */
+    void *dstate;
+    int64_t session_id;
+    uint64_t bytes[2];
+    uint32_t n_messages;
+    int ignored;
+};
+
+/* ---------- findings ---------- */
+
+static void collect_finding(void *user, const char *rule, enum sift_severity sev,
+                            const char *detail, const struct sift_pktref *where)
+{
+    struct ingest *ing = user;
+    if (ing->n_pending == ing->cap_pending) {
+        ing->cap_pending = ing->cap_pending ? 2 * ing->cap_pending : 8;
+        ing->pending = sift_xrealloc(ing->pending, ing->cap_pending * sizeof *ing->pending);
+    }
+    if (ing->n_pending >= 1000) return;   /* bound per message */
+    struct finding_rec *f = &ing->pending[ing->n_pending++];
+    f->rule = sift_xstrdup(rule);
+    f->sev = sev;
+    f->detail = detail ? sift_xstrdup(detail) : NULL;
+    f->has_where = where != NULL;
+    if (where) f->where = *where;
+}
+
+static void flush_findings(struct ingest *ing, int64_t session_id, int64_t message_id)
+{
+    for (size_t i = 0; i < ing->n_pending; i++) {
+        struct finding_rec *f = &ing->pending[i];
+        sift_store_finding(ing->st, 0, session_id, message_id, f->rule, f->sev, f->detail,
+                           f->has_where ? &f->where : NULL);
+        ing->findings++;
+        free(f->rule);
+        free(f->detail);
+    }
+    ing->n_pending = 0;
+}
+
+static void session_finding(void *user, const char *rule, enum sift_severity sev,
+                            const char *detail, const struct sift_pktref *where)
+{
+    struct flow *fl = user;
+    sift_store_finding(fl->ing->st, 0, fl->session_id, 0, rule, sev, detail, where);
+    fl->ing->findings++;
+}
+
+static void capture_finding(void *user, const char *rule, enum sift_severity sev,
+                            const char *detail, const struct sift_pktref *where)
+{
+    struct ingest *ing = user;
+    sift_store_finding(ing->st, 0, 0, 0, rule, sev, detail, where);
+    ing->findings++;
+}
+
+/* ---------- dissector sink ---------- */
+
+static void on_command(void *user, const struct sift_smtp_cmd *c)
+{
+    struct flow *fl = user;
+    sift_store_command(fl->ing->st, fl->session_id, c);
+}
+
+static void on_txn(void *user, struct sift_smtp_txn *t)
+{
+    struct flow *fl = user;
+    struct ingest *ing = fl->ing;
+    struct sift_mime_summary *mime = NULL;
+    char sha[65] = "";
+    if (t->has_content) {
+        sift_hash_sha256_hex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len, sha);
+        mime = sift_mime_parse(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len,
+                               collect_finding, ing);
+    }
+    int64_t mid = sift_store_message(ing->st, fl->session_id, t, mime, t->has_content ? sha : NULL);
+    flush_findings(ing, fl->session_id, mid);
+    if (t->has_content) {
+        ing->messages++;
+        if (mime) ing->attachments += mime->n_attachments;
+    }
+    fl->n_messages++;
+    sift_mime_free(mime);
+    sift_smtp_txn_free(t);
+}
+
+/* ---------- reassembly callbacks ---------- */
+
+static void *flow_open(void *user, const struct sift_flow_info *fi)
+{
+    struct flow *fl = sift_xcalloc(1, sizeof *fl);
+    fl->ing = user;
+    fl->fi = *fi;
+    fl->probe = sift_xcalloc(1, sizeof *fl->probe);
+    return fl;
+}
+
+static void make_uid(const struct ingest *ing, const struct sift_flow_info *fi, char uid[17])
+{
+    char key[512], hex[65];
+    const char *cap = fi->first.file_idx < ing->n_files ? ing->file_sha[fi->first.file_idx] : "";
+    snprintf(key, sizeof key, "%s/%llu/%s/%u/%s/%u", cap, (unsigned long long)fi->first.frame_no,
+             fi->cli_addr, fi->cli_port, fi->srv_addr, fi->srv_port);
+    sift_hash_sha256_hex(key, strlen(key), hex);
+    uid[0] = 'S';
+    memcpy(uid + 1, hex, 15);
+    uid[16] = '\0';
+}
+
+static int flow_data(void *user, void *flowp, enum sift_dir dir, const uint8_t *data, size_t len,
+                     const struct sift_pktref *pkt)
+{
+    struct ingest *ing = user;
+    struct flow *fl = flowp;
+    fl->bytes[dir] += len;
+    if (fl->d) {
+        fl->d->feed(fl->dstate, dir, data, len, pkt);
+        return 0;
+    }
+    const struct sift_dissector *d;
+    switch (sift_dissect_probe(fl->probe, dir, data, len, pkt, &d)) {
+    case SIFT_PROBE_MORE:
+        return 0;
+    case SIFT_PROBE_NONE:
+        fl->ignored = 1;
+        ing->flows_ignored++;
+        return -1;
+    case SIFT_PROBE_FOUND:
+        break;
+    }
+    char uid[17];
+    make_uid(ing, &fl->fi, uid);
+    fl->session_id = sift_store_session_open(ing->st, &fl->fi, uid);
+    ing->sessions++;
+    struct sift_smtp_sink sink = { fl, on_command, on_txn, session_finding };
+    fl->d = d;
+    fl->dstate = d->state_new(&sink);
+    /* The probe holds the bytes so far, this chunk included (up to its cap). */
+    sift_dissect_replay(fl->probe, d, fl->dstate);
+    size_t probed = fl->probe->last_take;
+    if (probed < len) d->feed(fl->dstate, dir, data + probed, len - probed, pkt);
+    free(fl->probe);
+    fl->probe = NULL;
+    return 0;
+}
+
+static void flow_gap(void *user, void *flowp, enum sift_dir dir, uint64_t len, const struct sift_pktref *pkt)
+{
+    (void)user;
+    struct flow *fl = flowp;
+    if (fl->d) fl->d->gap(fl->dstate, dir, len, pkt);
+}
+
+static void flow_close(void *user, void *flowp, enum sift_close_reason why, const struct sift_pktref *last)
+{
+    struct ingest *ing = user;
+    struct flow *fl = flowp;
+    if (fl->d) {
+        fl->d->close(fl->dstate, last);
+        struct sift_store_session_end end = {
+            .smtp = sift_smtp_session_info(fl->dstate),
+            .reason = why,
+            .last = *last,
+            .bytes_c2s = fl->bytes[SIFT_DIR_C2S],
+            .bytes_s2c = fl->bytes[SIFT_DIR_S2C],
+            .n_messages = fl->n_messages,
+            .reassembly = "complete",
+        };
+        sift_store_session_close(ing->st, fl->session_id, &end);
+        fl->d->state_free(fl->dstate);
+    }
+    free(fl->probe);
+    free(fl);
+}
+
+/* ---------- inputs ---------- */
+
+static int is_capture_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char m[4];
+    if (!f) return 0;
+    size_t n = fread(m, 1, 4, f);
+    fclose(f);
+    if (n < 4) return 0;
+    uint32_t be = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+    return be == 0xa1b2c3d4 || be == 0xd4c3b2a1 || be == 0xa1b23c4d || be == 0x4d3cb2a1 ||
+           be == 0x0a0d0d0a;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct pathlist { char **v; size_t n, cap; };
+
+static void pathlist_add(struct pathlist *l, char *p)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = sift_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = p;
+}
+
+/* Expand directories into their capture files in name order. Returns 0, or
+ * 1 if some path could not be read (message printed). */
+static int expand_paths(const struct sift_ingest_opts *o, struct pathlist *out)
+{
+    int bad = 0;
+    for (size_t i = 0; i < o->n_paths; i++) {
+        const char *p = o->paths[i];
+        struct stat sb;
+        if (stat(p, &sb) != 0) {
+            fprintf(stderr, "smtpsift: %s: cannot read: %s\n", p, strerror(errno));
+            bad = 1;
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode)) {
+            pathlist_add(out, sift_xstrdup(p));
+            continue;
+        }
+        DIR *dir = opendir(p);
+        if (!dir) {
+            fprintf(stderr, "smtpsift: %s: cannot read directory: %s\n", p, strerror(errno));
+            bad = 1;
+            continue;
+        }
+        struct pathlist sub = {0};
+        struct dirent *de;
+        while ((de = readdir(dir)) != NULL) {
+            if (de->d_name[0] == '.') continue;
+            size_t n = strlen(p) + strlen(de->d_name) + 2;
+            char *full = sift_xmalloc(n);
+            snprintf(full, n, "%s/%s", p, de->d_name);
+            struct stat fs;
+            if (stat(full, &fs) == 0 && S_ISREG(fs.st_mode) && is_capture_file(full))
+                pathlist_add(&sub, full);
+            else
+                free(full);
+        }
+        closedir(dir);
+        if (sub.n) qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
+        else fprintf(stderr, "smtpsift: %s: no capture files in this directory\n", p);
+        for (size_t k = 0; k < sub.n; k++) pathlist_add(out, sub.v[k]);
+        free(sub.v);
+    }
+    return bad;
+}
+
+static void frame_cb(const struct sift_frame *f, void *user)
+{
+    (void)user;
+    sift_reasm_feed(f);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int sift_ingest_run(const struct sift_ingest_opts *o)
+{
+    struct pathlist files = {0};
+    int rc = expand_paths(o, &files);
+    double t0 = now_s();
+    char err[512];
+
+    struct ingest ing = {0};
+    if (sift_store_open(o->db_path, &ing.st, err, sizeof err) != SIFT_OK) {
+        fprintf(stderr, "smtpsift: %s: %s\n", o->db_path, err);
+        for (size_t i = 0; i < files.n; i++) free(files.v[i]);
+        free(files.v);
+        return 1;
+    }
+    ing.n_files = files.n;
+    ing.file_sha = sift_xcalloc(files.n ? files.n : 1, sizeof *ing.file_sha);
+    int64_t ingest_id = sift_store_ingest_begin(ing.st, o->command_line);
+
+    sift_mime_init();
+    struct sift_reasm_cbs cbs = {
+        .user = &ing, .on_open = flow_open, .on_data = flow_data, .on_gap = flow_gap,
+        .on_close = flow_close, .on_finding = capture_finding,
+    };
+    if (sift_reasm_init(&cbs, err, sizeof err) != SIFT_OK) {
+        fprintf(stderr, "smtpsift: cannot start reassembly: %s\n", err);
+        sift_store_ingest_end(ing.st, ingest_id, "failed");
+        sift_store_close(ing.st);
+        sift_mime_shutdown();
+        free(ing.file_sha);
+        for (size_t i = 0; i < files.n; i++) free(files.v[i]);
+        free(files.v);
+        return 1;
+    }
+
+    uint64_t packets = 0, bytes = 0;
+    size_t n_read = 0, n_skipped = 0;
+    for (size_t i = 0; i < files.n && !interrupted && !sift_store_error(ing.st); i++) {
+        const char *path = files.v[i];
+        uint64_t size = 0;
+        if (sift_hash_file(path, ing.file_sha[i], &size, err, sizeof err) != SIFT_OK) {
+            fprintf(stderr, "smtpsift: %s: %s\n", path, err);
+            rc = 1;
+            continue;
+        }
+        int64_t done = sift_store_capture_find(ing.st, ing.file_sha[i]);
+        if (done) {
+            if (!o->quiet)
+                fprintf(stderr, "smtpsift: %s: already ingested (capture %lld, same SHA-256); skipped\n",
+                        path, (long long)done);
+            n_skipped++;
+            continue;
+        }
+        if (sift_store_capture_forget(ing.st, ing.file_sha[i]) > 0 && !o->quiet)
+            fprintf(stderr, "smtpsift: %s: removed rows of an earlier unfinished ingest of this file\n", path);
+        int64_t cap_id = sift_store_capture_add(ing.st, ingest_id, (uint32_t)i, path, ing.file_sha[i], size);
+        struct sift_capture_info info;
+        memset(&info, 0, sizeof info);
+        enum sift_status s = sift_capture_read_file(path, (uint32_t)i, frame_cb, &ing, &info, err, sizeof err);
+        const char *status = "complete";
+        const char *cap_err = NULL;
+        if (s == SIFT_ERR_INTERRUPTED) {
+            status = "interrupted";
+        } else if (s != SIFT_OK) {
+            fprintf(stderr, "smtpsift: %s: %s\n", path, err);
+            status = info.truncated ? "truncated" : "failed";
+            cap_err = err;
+            rc = 1;
+            if (info.truncated) {
+                struct sift_pktref last = { (uint32_t)i, info.packets, info.last_ts_us };
+                sift_store_finding(ing.st, cap_id, 0, 0, "capture_truncated", SIFT_SEV_MEDIUM, err,
+                                   info.packets ? &last : NULL);
+                ing.findings++;
+            }
+        }
+        if (info.short_frames) {
+            char detail[128];
+            snprintf(detail, sizeof detail, "%llu frames were cut by the snapshot length",
+                     (unsigned long long)info.short_frames);
+            sift_store_finding(ing.st, cap_id, 0, 0, "capture_snaplen_short", SIFT_SEV_LOW, detail, NULL);
+            ing.findings++;
+        }
+        sift_store_capture_finish(ing.st, cap_id, &info, status, cap_err);
+        sift_store_commit(ing.st);
+        packets += info.packets;
+        bytes += info.bytes;
+        n_read++;
+    }
+    sift_reasm_finish();     /* closes every open connection: sessions and messages stored */
+    sift_mime_shutdown();
+
+    const char *dberr = sift_store_error(ing.st);
+    if (dberr) {
+        fprintf(stderr, "smtpsift: %s: %s\n", o->db_path, dberr);
+        rc = 1;
+    }
+    sift_store_commit(ing.st);
+    sift_store_ingest_end(ing.st, ingest_id, interrupted ? "interrupted" : dberr ? "failed" : "complete");
+    sift_store_close(ing.st);
+
+    double el = now_s() - t0;
+    if (!o->quiet) {
+        double mb = (double)bytes / 1e6;
+        fprintf(stderr,
+                "smtpsift: %zu file%s read%s, %llu packets, %.1f MB, %llu SMTP sessions, %llu messages,"
+                " %llu attachments, %llu findings in %.2f s (%.1f MB/s)%s\n",
+                n_read, n_read == 1 ? "" : "s",
+                n_skipped ? " (some skipped as already ingested)" : "",
+                (unsigned long long)packets, mb, (unsigned long long)ing.sessions,
+                (unsigned long long)ing.messages, (unsigned long long)ing.attachments,
+                (unsigned long long)ing.findings, el, el > 0 ? mb / el : 0.0,
+                interrupted ? " — interrupted, everything finished so far is committed" : "");
+    }
+    if (interrupted) rc = 1;
+    for (size_t i = 0; i < files.n; i++) free(files.v[i]);
+    free(files.v);
+    free(ing.file_sha);
+    free(ing.pending);
+    return rc;
+}

@@ -1,0 +1,750 @@
+/* store.c — SQLite persistence: migrations by PRAGMA user_version, WAL with
+ * synchronous=NORMAL, prepared statements bound with copies (SQLITE_TRANSIENT),
+ * rows batched into transactions. Text columns always receive valid UTF-8;
+ * raw wire bytes go to BLOB columns. It does not decide what to store. */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SIFT_APPLICATION_ID 0x53494654   /* "SIFT" */
+#define BATCH_ROWS 20000
+
+extern const char *const sift_schema_sql[];
+extern const size_t sift_schema_count;
+
+enum stmt_id {
+    S_SESSION_OPEN, S_SESSION_CLOSE, S_EXTENSION, S_COMMAND, S_MESSAGE, S_RAW, S_RCPT,
+    S_HEADER, S_ADDRESS, S_PART, S_FINDING, S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_SESSION_OPEN] =
+        "INSERT INTO sessions(capture_id, uid, client_ip, client_port, server_ip, server_port,"
+        " ip_version, first_packet, start_ts, state) VALUES (?,?,?,?,?,?,?,?,?,'open')",
+    [S_SESSION_CLOSE] =
+        "UPDATE sessions SET last_capture_id=?, last_packet=?, end_ts=?, state='closed',"
+        " close_reason=?, reassembly=?, bytes_c2s=?, bytes_s2c=?, banner_code=?, banner=?,"
+        " helo_verb=?, helo=?, extensions=?, pipelining_offered=?, pipelining_used=?,"
+        " n_commands=?, n_messages=?, quit=? WHERE id=?",
+    [S_EXTENSION] = "INSERT INTO extensions(session_id, seq, keyword, params) VALUES (?,?,?,?)",
+    [S_COMMAND] =
+        "INSERT INTO commands(session_id, seq, verb, args, line, cmd_ts, cmd_packet, cmd_capture_id,"
+        " txn, reply_code, enhanced_code, reply_text, reply_lines, reply_ts, reply_packet,"
+        " reply_capture_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_MESSAGE] =
+        "INSERT INTO messages(session_id, seq, mail_from, mail_from_raw, mail_params,"
+        " mail_reply_code, disposition, has_content, data_reply_code, data_reply_text, queue_id,"
+        " size, sha256, truncated, terminator, parsed, subject, from_addr, from_name, date,"
+        " date_ts, message_id, in_reply_to, n_recipients, n_accepted, n_parts, n_attachments,"
+        " capture_id, first_packet, last_capture_id, last_packet, start_ts, end_ts)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_RAW] = "INSERT INTO message_raw(message_id, data) VALUES (?,?)",
+    [S_RCPT] =
+        "INSERT INTO recipients(message_id, seq, address, raw, params, reply_code, reply_text,"
+        " accepted, packet, ts) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [S_HEADER] = "INSERT INTO headers(message_id, seq, name, value, raw) VALUES (?,?,?,?,?)",
+    [S_ADDRESS] =
+        "INSERT INTO addresses(message_id, field, seq, name, address, domain, grp)"
+        " VALUES (?,?,?,?,?,?,?)",
+    [S_PART] =
+        "INSERT INTO parts(message_id, seq, path, content_type, charset, encoding, disposition,"
+        " filename, size, sha256, is_attachment, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_FINDING] =
+        "INSERT INTO findings(capture_id, session_id, message_id, rule, severity, detail, packet, ts)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+};
+
+struct sift_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+    int in_txn;
+    unsigned rows;
+    char *error;             /* first write error, sticky */
+    int64_t *file_capture;   /* file_idx -> capture id */
+    size_t n_file_capture;
+};
+
+static void set_error(struct sift_store *st, const char *what)
+{
+    if (st->error) return;
+    char msg[512];
+    snprintf(msg, sizeof msg, "database error (%s): %s", what, sqlite3_errmsg(st->db));
+    st->error = sift_xstrdup(msg);
+}
+
+static int exec(struct sift_store *st, const char *sql)
+{
+    char *e = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &e) != SQLITE_OK) {
+        if (!st->error) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "database error: %s", e ? e : "unknown");
+            st->error = sift_xstrdup(msg);
+        }
+        sqlite3_free(e);
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t query_int(struct sift_store *st, const char *sql, int64_t dflt)
+{
+    sqlite3_stmt *s;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) return dflt;
+    if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* Begin a batch if none is open. */
+static void ensure_txn(struct sift_store *st)
+{
+    if (st->in_txn || st->error) return;
+    if (exec(st, "BEGIN IMMEDIATE") == 0) st->in_txn = 1;
+}
+
+enum sift_status sift_store_commit(struct sift_store *st)
+{
+    if (!st->in_txn) return st->error ? SIFT_ERR_DB : SIFT_OK;
+    if (st->error) return SIFT_ERR_DB;
+    if (exec(st, "COMMIT") != 0) return SIFT_ERR_DB;
+    st->in_txn = 0;
+    st->rows = 0;
+    return SIFT_OK;
+}
+
+static void row_done(struct sift_store *st)
+{
+    if (++st->rows >= BATCH_ROWS) sift_store_commit(st);
+}
+
+/* Bind helpers: strings are made valid UTF-8 and copied. */
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (!v) { sqlite3_bind_null(s, i); return; }
+    size_t n = strlen(v);
+    if (sift_utf8_valid((const uint8_t *)v, n)) {
+        sqlite3_bind_text(s, i, v, (int)n, SQLITE_TRANSIENT);
+    } else {
+        size_t m;
+        char *fixed = sift_utf8_fix((const uint8_t *)v, n, &m);
+        sqlite3_bind_text(s, i, fixed, (int)m, free);
+    }
+}
+
+static void bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
+{
+    if (!p) { sqlite3_bind_null(s, i); return; }
+    sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_TRANSIENT);
+}
+
+static void bind_int(sqlite3_stmt *s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+
+static void bind_int_or_null(sqlite3_stmt *s, int i, int64_t v, int is_null)
+{
+    if (is_null) sqlite3_bind_null(s, i);
+    else sqlite3_bind_int64(s, i, v);
+}
+
+static void bind_ts(sqlite3_stmt *s, int i, const struct sift_pktref *p)
+{
+    if (!p || (!p->frame_no && !p->ts_us)) sqlite3_bind_null(s, i);
+    else sqlite3_bind_double(s, i, (double)p->ts_us / 1e6);
+}
+
+static void bind_packet(struct sift_store *st, sqlite3_stmt *s, int i_cap, int i_pkt,
+                        const struct sift_pktref *p)
+{
+    if (!p || !p->frame_no) {
+        if (i_cap) sqlite3_bind_null(s, i_cap);
+        sqlite3_bind_null(s, i_pkt);
+        return;
+    }
+    if (i_cap) {
+        int64_t cap = sift_store_capture_of(st, p->file_idx);
+        bind_int_or_null(s, i_cap, cap, cap == 0);
+    }
+    sqlite3_bind_int64(s, i_pkt, (int64_t)p->frame_no);
+}
+
+/* Step a prepared insert/update, then reset it; errors become sticky. */
+static void step(struct sift_store *st, enum stmt_id id)
+{
+    sqlite3_stmt *s = st->stmt[id];
+    if (!st->error && sqlite3_step(s) != SQLITE_DONE) set_error(st, "write");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    row_done(st);
+}
+
+static enum sift_status migrate(struct sift_store *st, char *err, size_t errlen)
+{
+    int64_t version = query_int(st, "PRAGMA user_version", 0);
+    int64_t app = query_int(st, "PRAGMA application_id", 0);
+    int64_t tables = query_int(st, "SELECT count(*) FROM sqlite_schema", -1);
+    if (tables < 0) {
+        snprintf(err, errlen, "not a SQLite database: %s", sqlite3_errmsg(st->db));
+        return SIFT_ERR_DB;
+    }
+    if (app != SIFT_APPLICATION_ID && (tables > 0 || app != 0)) {
+        snprintf(err, errlen, "not a smtpsift database (it has other tables); use another -d file");
+        return SIFT_ERR_DB;
+    }
+    if (version > (int64_t)sift_schema_count) {
+        snprintf(err, errlen, "database schema version %lld is newer than this smtpsift (%zu); upgrade smtpsift",
+                 (long long)version, sift_schema_count);
+        return SIFT_ERR_DB;
+    }
+    if (version == 0 && exec(st, "PRAGMA page_size=8192") != 0) goto fail;
+    if (exec(st, "PRAGMA journal_mode=WAL") != 0) goto fail;
+    for (int64_t v = version; v < (int64_t)sift_schema_count; v++) {
+        char pragma[96];
+        if (exec(st, "BEGIN IMMEDIATE") != 0) goto fail;
+        if (exec(st, sift_schema_sql[v]) != 0) { exec(st, "ROLLBACK"); goto fail; }
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%lld; PRAGMA application_id=%d",
+                 (long long)v + 1, SIFT_APPLICATION_ID);
+        if (exec(st, pragma) != 0 || exec(st, "COMMIT") != 0) { exec(st, "ROLLBACK"); goto fail; }
+    }
+    return SIFT_OK;
+fail:
+    snprintf(err, errlen, "%s", st->error ? st->error : "cannot set up the database");
+    return SIFT_ERR_DB;
+}
+
+static enum sift_status open_common(const char *path, int flags, struct sift_store **out,
+                                    char *err, size_t errlen)
+{
+    struct sift_store *st = sift_xcalloc(1, sizeof *st);
+    *out = NULL;
+    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database: %s",
+                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        sqlite3_close(st->db);
+        free(st);
+        return SIFT_ERR_DB;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_extended_result_codes(st->db, 1);
+    *out = st;
+    return SIFT_OK;
+}
+
+enum sift_status sift_store_open(const char *path, struct sift_store **out, char *err, size_t errlen)
+{
+    struct sift_store *st;
+    enum sift_status rc = open_common(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st, err, errlen);
+    if (rc != SIFT_OK) return rc;
+    rc = migrate(st, err, errlen);
+    if (rc == SIFT_OK &&
+        exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+                 " PRAGMA cache_size=-65536; PRAGMA journal_size_limit=67108864") != 0) {
+        snprintf(err, errlen, "%s", st->error);
+        rc = SIFT_ERR_DB;
+    }
+    for (int i = 0; rc == SIFT_OK && i < S_COUNT; i++) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL)
+            != SQLITE_OK) {
+            snprintf(err, errlen, "database error (prepare): %s", sqlite3_errmsg(st->db));
+            rc = SIFT_ERR_DB;
+        }
+    }
+    if (rc != SIFT_OK) {
+        free(st->error);
+        st->error = NULL;
+        sift_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return SIFT_OK;
+}
+
+enum sift_status sift_store_open_readonly(const char *path, struct sift_store **out, char *err,
+                                          size_t errlen)
+{
+    struct sift_store *st;
+    enum sift_status rc = open_common(path, SQLITE_OPEN_READONLY, &st, err, errlen);
+    if (rc != SIFT_OK) return rc;
+    int64_t app = query_int(st, "PRAGMA application_id", -1);
+    if (app != SIFT_APPLICATION_ID) {
+        snprintf(err, errlen, app < 0 ? "not a SQLite database" : "not a smtpsift database");
+        sift_store_close(st);
+        return SIFT_ERR_DB;
+    }
+    *out = st;
+    return SIFT_OK;
+}
+
+void sift_store_close(struct sift_store *st)
+{
+    if (!st) return;
+    if (st->in_txn) {
+        if (st->error) exec(st, "ROLLBACK");
+        else sift_store_commit(st);
+    }
+    for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
+    if (st->stmt[0] && !st->error) {
+        exec(st, "PRAGMA optimize");
+        sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    sqlite3_close(st->db);
+    free(st->error);
+    free(st->file_capture);
+    free(st);
+}
+
+const char *sift_store_error(const struct sift_store *st) { return st->error; }
+
+static void iso_now(char *buf, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t sift_store_ingest_begin(struct sift_store *st, const char *command_line)
+{
+    char now[32];
+    sqlite3_stmt *s;
+    iso_now(now, sizeof now);
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db,
+            "INSERT INTO ingests(started_at, status, tool_version, command_line) VALUES (?,'running',?,?)",
+            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_text(s, 1, now);
+    bind_text(s, 2, SIFT_VERSION);
+    bind_text(s, 3, command_line);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "ingest");
+    sqlite3_finalize(s);
+    int64_t id = sqlite3_last_insert_rowid(st->db);
+    sift_store_commit(st);
+    return st->error ? 0 : id;
+}
+
+void sift_store_ingest_end(struct sift_store *st, int64_t ingest_id, const char *status)
+{
+    char now[32];
+    sqlite3_stmt *s;
+    iso_now(now, sizeof now);
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db, "UPDATE ingests SET finished_at=?, status=? WHERE id=?", -1, &s, NULL)
+        != SQLITE_OK) { set_error(st, "prepare"); return; }
+    bind_text(s, 1, now);
+    bind_text(s, 2, status);
+    bind_int(s, 3, ingest_id);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "ingest");
+    sqlite3_finalize(s);
+    sift_store_commit(st);
+}
+
+int64_t sift_store_capture_find(struct sift_store *st, const char *sha256)
+{
+    sqlite3_stmt *s;
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(st->db,
+            "SELECT id FROM captures WHERE sha256=? AND status IN ('complete','truncated') ORDER BY id LIMIT 1",
+            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_text(s, 1, sha256);
+    if (sqlite3_step(s) == SQLITE_ROW) id = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return id;
+}
+
+int sift_store_capture_forget(struct sift_store *st, const char *sha256)
+{
+    sqlite3_stmt *s;
+    ensure_txn(st);
+    /* Findings and messages reference captures through sessions too; the
+     * cascade from captures removes sessions, and from there the rest. */
+    if (sqlite3_prepare_v2(st->db,
+            "DELETE FROM captures WHERE sha256=? AND status NOT IN ('complete','truncated')",
+            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_text(s, 1, sha256);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "forget");
+    sqlite3_finalize(s);
+    int n = sqlite3_changes(st->db);
+    sift_store_commit(st);
+    return n;
+}
+
+int64_t sift_store_capture_add(struct sift_store *st, int64_t ingest_id, uint32_t file_idx,
+                               const char *path, const char *sha256, uint64_t size)
+{
+    sqlite3_stmt *s;
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db,
+            "INSERT INTO captures(ingest_id, file_index, path, sha256, size, status) VALUES (?,?,?,?,?,'running')",
+            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_int(s, 1, ingest_id);
+    bind_int(s, 2, file_idx);
+    bind_text(s, 3, path);
+    bind_text(s, 4, sha256);
+    bind_int(s, 5, (int64_t)size);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "capture");
+    sqlite3_finalize(s);
+    int64_t id = st->error ? 0 : sqlite3_last_insert_rowid(st->db);
+    if (id) sift_store_map_file(st, file_idx, id);
+    return id;
+}
+
+void sift_store_capture_finish(struct sift_store *st, int64_t capture_id,
+                               const struct sift_capture_info *info, const char *status,
+                               const char *error)
+{
+    sqlite3_stmt *s;
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db,
+            "UPDATE captures SET format=?, link_type=?, link_name=?, packets=?, bytes=?, short_frames=?,"
+            " first_ts=?, last_ts=?, status=?, error=? WHERE id=?", -1, &s, NULL) != SQLITE_OK) {
+        set_error(st, "prepare");
+        return;
+    }
+    bind_text(s, 1, info && info->format[0] ? info->format : NULL);
+    bind_int_or_null(s, 2, info ? info->dlt : 0, !info || !info->format[0]);
+    bind_text(s, 3, info && info->dlt_name[0] ? info->dlt_name : NULL);
+    bind_int(s, 4, info ? (int64_t)info->packets : 0);
+    bind_int(s, 5, info ? (int64_t)info->bytes : 0);
+    bind_int(s, 6, info ? (int64_t)info->short_frames : 0);
+    if (info && info->packets) {
+        sqlite3_bind_double(s, 7, (double)info->first_ts_us / 1e6);
+        sqlite3_bind_double(s, 8, (double)info->last_ts_us / 1e6);
+    }
+    bind_text(s, 9, status);
+    bind_text(s, 10, error);
+    bind_int(s, 11, capture_id);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "capture");
+    sqlite3_finalize(s);
+}
+
+void sift_store_map_file(struct sift_store *st, uint32_t file_idx, int64_t capture_id)
+{
+    if (file_idx >= st->n_file_capture) {
+        size_t n = (size_t)file_idx + 16;
+        st->file_capture = sift_xrealloc(st->file_capture, n * sizeof *st->file_capture);
+        memset(st->file_capture + st->n_file_capture, 0, (n - st->n_file_capture) * sizeof *st->file_capture);
+        st->n_file_capture = n;
+    }
+    st->file_capture[file_idx] = capture_id;
+}
+
+int64_t sift_store_capture_of(const struct sift_store *st, uint32_t file_idx)
+{
+    return file_idx < st->n_file_capture ? st->file_capture[file_idx] : 0;
+}
+
+int64_t sift_store_session_open(struct sift_store *st, const struct sift_flow_info *fi, const char *uid)
+{
+    sqlite3_stmt *s = st->stmt[S_SESSION_OPEN];
+    ensure_txn(st);
+    int64_t cap = sift_store_capture_of(st, fi->first.file_idx);
+    bind_int_or_null(s, 1, cap, cap == 0);
+    bind_text(s, 2, uid);
+    bind_text(s, 3, fi->cli_addr);
+    bind_int(s, 4, fi->cli_port);
+    bind_text(s, 5, fi->srv_addr);
+    bind_int(s, 6, fi->srv_port);
+    bind_int(s, 7, fi->ip_version);
+    bind_int(s, 8, (int64_t)fi->first.frame_no);
+    sqlite3_bind_double(s, 9, (double)fi->first.ts_us / 1e6);
+    step(st, S_SESSION_OPEN);
+    return st->error ? 0 : sqlite3_last_insert_rowid(st->db);
+}
+
+/* Split an EHLO extension line into keyword and parameters. */
+static void split_extension(const char *line, char **kw, const char **params)
+{
+    size_t n = strcspn(line, " =");
+    char *k = sift_xstrndup(line, n);
+    for (char *p = k; *p; p++)
+        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
+    *kw = k;
+    const char *rest = line + n;
+    while (*rest == ' ' || *rest == '=') rest++;
+    *params = rest;
+}
+
+void sift_store_session_close(struct sift_store *st, int64_t session_id,
+                              const struct sift_store_session_end *end)
+{
+    if (!session_id) return;
+    sqlite3_stmt *s = st->stmt[S_SESSION_CLOSE];
+    const struct sift_smtp_session *m = end->smtp;
+    struct sift_buf ext = {0};
+    ensure_txn(st);
+    if (m) {
+        for (size_t i = 0; i < m->n_extensions; i++) {
+            char *kw;
+            const char *params;
+            split_extension(m->extensions[i], &kw, &params);
+            if (ext.len) sift_buf_putc(&ext, ' ');
+            sift_buf_append(&ext, kw, strlen(kw));
+            sqlite3_stmt *e = st->stmt[S_EXTENSION];
+            bind_int(e, 1, session_id);
+            bind_int(e, 2, (int64_t)i);
+            bind_text(e, 3, kw);
+            bind_text(e, 4, params);
+            step(st, S_EXTENSION);
+            free(kw);
+        }
+    }
+    bind_packet(st, s, 1, 2, &end->last);
+    bind_ts(s, 3, &end->last);
+    bind_text(s, 4, sift_close_reason_name(end->reason));
+    bind_text(s, 5, end->reassembly ? end->reassembly : "complete");
+    bind_int(s, 6, (int64_t)end->bytes_c2s);
+    bind_int(s, 7, (int64_t)end->bytes_s2c);
+    if (m) {
+        bind_int_or_null(s, 8, m->banner_code, m->banner_code == 0);
+        bind_text(s, 9, m->banner);
+        bind_text(s, 10, m->helo_verb);
+        bind_text(s, 11, m->helo_name);
+        bind_text(s, 12, m->n_extensions ? (const char *)ext.data : NULL);
+        bind_int(s, 13, m->pipelining_offered);
+        bind_int(s, 14, m->pipelining_used);
+        bind_int(s, 15, m->n_commands);
+        bind_int(s, 17, m->quit_seen);
+    } else {
+        for (int i = 8; i <= 12; i++) sqlite3_bind_null(s, i);
+        bind_int(s, 13, 0);
+        bind_int(s, 14, 0);
+        bind_int(s, 15, 0);
+        bind_int(s, 17, 0);
+    }
+    bind_int(s, 16, end->n_messages);
+    bind_int(s, 18, session_id);
+    step(st, S_SESSION_CLOSE);
+    sift_buf_free(&ext);
+}
+
+void sift_store_command(struct sift_store *st, int64_t session_id, const struct sift_smtp_cmd *c)
+{
+    sqlite3_stmt *s = st->stmt[S_COMMAND];
+    ensure_txn(st);
+    bind_int(s, 1, session_id);
+    bind_int(s, 2, c->seq);
+    bind_text(s, 3, c->verb);
+    bind_text(s, 4, c->verb ? c->args : NULL);
+    bind_blob(s, 5, c->verb ? c->line : NULL, c->line_len);
+    bind_ts(s, 6, c->verb ? &c->cmd_pkt : NULL);
+    bind_packet(st, s, 8, 7, c->verb ? &c->cmd_pkt : NULL);
+    bind_int_or_null(s, 9, c->txn, c->txn < 0);
+    bind_int_or_null(s, 10, c->reply_code, c->reply_code == 0);
+    bind_text(s, 11, c->reply_code ? c->enhanced : NULL);
+    bind_text(s, 12, c->reply_code ? c->reply_text : NULL);
+    bind_int_or_null(s, 13, c->reply_lines, c->reply_code == 0);
+    bind_ts(s, 14, c->reply_code ? &c->reply_pkt : NULL);
+    bind_packet(st, s, 16, 15, c->reply_code ? &c->reply_pkt : NULL);
+    step(st, S_COMMAND);
+}
+
+static const char *domain_of(const char *addr)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+    return at && at[1] ? at + 1 : NULL;
+}
+
+int64_t sift_store_message(struct sift_store *st, int64_t session_id,
+                           const struct sift_smtp_txn *t, const struct sift_mime_summary *mime,
+                           const char *sha256)
+{
+    sqlite3_stmt *s = st->stmt[S_MESSAGE];
+    size_t n_acc = 0;
+    ensure_txn(st);
+    for (size_t i = 0; i < t->n_rcpts; i++)
+        if (t->rcpts[i].reply_code >= 200 && t->rcpts[i].reply_code < 300) n_acc++;
+    bind_int(s, 1, session_id);
+    bind_int(s, 2, t->index);
+    bind_text(s, 3, t->mail_from);
+    bind_text(s, 4, t->mail_from_raw);
+    bind_text(s, 5, t->mail_params);
+    bind_int_or_null(s, 6, t->mail_reply_code, t->mail_reply_code == 0);
+    bind_text(s, 7, sift_smtp_disposition_name(t->disposition));
+    bind_int(s, 8, t->has_content);
+    bind_int_or_null(s, 9, t->data_reply_code, t->data_reply_code == 0);
+    bind_text(s, 10, t->data_reply_text);
+    bind_text(s, 11, t->queue_id);
+    bind_int_or_null(s, 12, (int64_t)t->content.len, !t->has_content);
+    bind_text(s, 13, t->has_content ? sha256 : NULL);
+    bind_int(s, 14, t->truncated);
+    bind_text(s, 15, t->terminator);
+    bind_int(s, 16, mime ? mime->parsed : 0);
+    if (mime) {
+        bind_text(s, 17, mime->subject);
+        bind_text(s, 18, mime->from_addr);
+        bind_text(s, 19, mime->from_name);
+        bind_text(s, 20, mime->date);
+        if (mime->has_date) sqlite3_bind_double(s, 21, (double)mime->date_unix);
+        bind_text(s, 22, mime->message_id);
+        bind_text(s, 23, mime->in_reply_to);
+    }
+    bind_int(s, 24, (int64_t)(t->n_rcpts + t->rcpts_dropped));
+    bind_int(s, 25, (int64_t)n_acc);
+    bind_int(s, 26, mime ? (int64_t)mime->n_parts : 0);
+    bind_int(s, 27, mime ? (int64_t)mime->n_attachments : 0);
+    bind_packet(st, s, 28, 29, &t->first_pkt);
+    bind_packet(st, s, 30, 31, &t->last_pkt);
+    bind_ts(s, 32, &t->first_pkt);
+    bind_ts(s, 33, &t->last_pkt);
+    step(st, S_MESSAGE);
+    if (st->error) return 0;
+    int64_t mid = sqlite3_last_insert_rowid(st->db);
+
+    if (t->has_content) {
+        bind_int(st->stmt[S_RAW], 1, mid);
+        bind_blob(st->stmt[S_RAW], 2, t->content.data ? t->content.data : (const uint8_t *)"", t->content.len);
+        step(st, S_RAW);
+    }
+    for (size_t i = 0; i < t->n_rcpts; i++) {
+        const struct sift_smtp_rcpt *r = &t->rcpts[i];
+        sqlite3_stmt *q = st->stmt[S_RCPT];
+        bind_int(q, 1, mid);
+        bind_int(q, 2, (int64_t)i);
+        bind_text(q, 3, r->address ? r->address : "");
+        bind_text(q, 4, r->raw);
+        bind_text(q, 5, r->params);
+        bind_int_or_null(q, 6, r->reply_code, r->reply_code == 0);
+        bind_text(q, 7, r->reply_text);
+        bind_int(q, 8, r->reply_code >= 200 && r->reply_code < 300);
+        bind_packet(st, q, 0, 9, &r->pkt);
+        bind_ts(q, 10, &r->pkt);
+        step(st, S_RCPT);
+    }
+    if (!mime) return mid;
+    for (size_t i = 0; i < mime->n_headers; i++) {
+        const struct sift_mime_header *h = &mime->headers[i];
+        sqlite3_stmt *q = st->stmt[S_HEADER];
+        bind_int(q, 1, mid);
+        bind_int(q, 2, (int64_t)i);
+        bind_text(q, 3, h->name ? h->name : "");
+        bind_text(q, 4, h->value);
+        bind_blob(q, 5, h->raw, h->raw_len);
+        step(st, S_HEADER);
+    }
+    for (size_t i = 0; i < mime->n_addresses; i++) {
+        const struct sift_mime_address *a = &mime->addresses[i];
+        sqlite3_stmt *q = st->stmt[S_ADDRESS];
+        const char *dom = domain_of(a->address);
+        char *ldom = dom ? sift_xstrdup(dom) : NULL;
+        for (char *p = ldom; p && *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+        bind_int(q, 1, mid);
+        bind_text(q, 2, a->field);
+        bind_int(q, 3, (int64_t)i);
+        bind_text(q, 4, a->name);
+        bind_text(q, 5, a->address ? a->address : "");
+        bind_text(q, 6, ldom);
+        bind_text(q, 7, a->group);
+        step(st, S_ADDRESS);
+        free(ldom);
+    }
+    for (size_t i = 0; i < mime->n_parts; i++) {
+        const struct sift_mime_part *p = &mime->parts[i];
+        sqlite3_stmt *q = st->stmt[S_PART];
+        bind_int(q, 1, mid);
+        bind_int(q, 2, (int64_t)i);
+        bind_text(q, 3, p->path ? p->path : "");
+        bind_text(q, 4, p->content_type);
+        bind_text(q, 5, p->charset);
+        bind_text(q, 6, p->encoding);
+        bind_text(q, 7, p->disposition);
+        bind_text(q, 8, p->filename);
+        bind_int(q, 9, (int64_t)p->size);
+        bind_text(q, 10, p->sha256[0] ? p->sha256 : NULL);
+        bind_int(q, 11, p->is_attachment);
+        bind_text(q, 12, p->text);
+        step(st, S_PART);
+    }
+    return mid;
+}
+
+void sift_store_finding(struct sift_store *st, int64_t capture_id, int64_t session_id,
+                        int64_t message_id, const char *rule, enum sift_severity sev,
+                        const char *detail, const struct sift_pktref *where)
+{
+    sqlite3_stmt *s = st->stmt[S_FINDING];
+    ensure_txn(st);
+    if (!capture_id && where && where->frame_no) capture_id = sift_store_capture_of(st, where->file_idx);
+    bind_int_or_null(s, 1, capture_id, capture_id == 0);
+    bind_int_or_null(s, 2, session_id, session_id == 0);
+    bind_int_or_null(s, 3, message_id, message_id == 0);
+    bind_text(s, 4, rule);
+    bind_text(s, 5, sift_severity_name(sev));
+    bind_text(s, 6, detail);
+    bind_packet(st, s, 0, 7, where);
+    bind_ts(s, 8, where);
+    step(st, S_FINDING);
+}
+
+enum sift_status sift_store_query(struct sift_store *st, const char *sql, sift_store_row_fn row,
+                                  void *user, char *err, size_t errlen)
+{
+    const char *tail = sql;
+    while (tail && *tail) {
+        sqlite3_stmt *s = NULL;
+        const char *next = NULL;
+        if (sqlite3_prepare_v2(st->db, tail, -1, &s, &next) != SQLITE_OK) {
+            snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+            return SIFT_ERR_DB;
+        }
+        tail = next;
+        if (!s) continue;   /* whitespace or comment */
+        int n = sqlite3_column_count(s);
+        const char **names = sift_xcalloc((size_t)n + 1, sizeof *names);
+        const char **vals = sift_xcalloc((size_t)n + 1, sizeof *vals);
+        char **owned = sift_xcalloc((size_t)n + 1, sizeof *owned);
+        char *types = sift_xcalloc((size_t)n + 1, 1);
+        for (int i = 0; i < n; i++) names[i] = sqlite3_column_name(s, i);
+        int rc = SQLITE_DONE, stop = 0;
+        if (n > 0 && row(user, n, names, NULL, NULL) != 0) stop = 1;   /* header */
+        while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+            for (int i = 0; i < n; i++) {
+                free(owned[i]);
+                owned[i] = NULL;
+                switch (sqlite3_column_type(s, i)) {
+                case SQLITE_NULL: types[i] = 'n'; vals[i] = NULL; break;
+                case SQLITE_INTEGER: types[i] = 'i'; vals[i] = (const char *)sqlite3_column_text(s, i); break;
+                case SQLITE_FLOAT: types[i] = 'r'; vals[i] = (const char *)sqlite3_column_text(s, i); break;
+                case SQLITE_BLOB: {
+                    const uint8_t *b = sqlite3_column_blob(s, i);
+                    size_t len = (size_t)sqlite3_column_bytes(s, i);
+                    owned[i] = sift_xmalloc(2 * len + 4);
+                    memcpy(owned[i], "x'", 2);
+                    sift_hex(b ? b : (const uint8_t *)"", len, owned[i] + 2);
+                    strcat(owned[i], "'");
+                    types[i] = 'b';
+                    vals[i] = owned[i];
+                    break;
+                }
+                default: {
+                    const uint8_t *t = sqlite3_column_text(s, i);
+                    size_t len = (size_t)sqlite3_column_bytes(s, i);
+                    types[i] = 't';
+                    if (t && !sift_utf8_valid(t, len)) {
+                        owned[i] = sift_utf8_fix(t, len, NULL);
+                        vals[i] = owned[i];
+                    } else {
+                        vals[i] = (const char *)t;
+                    }
+                }
+                }
+            }
+            if (row(user, n, names, vals, types) != 0) stop = 1;
+        }
+        int failed = !stop && rc != SQLITE_DONE;
+        if (failed) snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        for (int i = 0; i < n; i++) free(owned[i]);
+        free(owned);
+        free(names);
+        free(vals);
+        free(types);
+        sqlite3_finalize(s);
+        if (failed) return SIFT_ERR_DB;
+        if (stop) break;
+    }
+    return SIFT_OK;
+}

@@ -1,0 +1,92 @@
+/* store.h — the SQLite database: schema migrations (schema/NNN_*.sql through
+ * PRAGMA user_version), prepared inserts in batched transactions, WAL mode,
+ * idempotent re-ingest by capture SHA-256, and read-only queries for the CLI.
+ * The only module that includes <sqlite3.h>. Every string is copied on bind. */
+#ifndef SIFT_STORE_H
+#define SIFT_STORE_H
+
+#include "sift.h"
+#include "smtp.h"
+#include "mime.h"
+#include "reasm.h"
+#include "capture.h"
+
+struct sift_store;
+
+/* Open (creating if needed) the database at path for writing and bring its
+ * schema up to date. A file that is not a smtpsift database, or one written by
+ * a newer schema version, is refused with SIFT_ERR_DB and a one-line err. */
+enum sift_status sift_store_open(const char *path, struct sift_store **out, char *err, size_t errlen);
+
+/* Open an existing database read-only for queries (no schema changes). */
+enum sift_status sift_store_open_readonly(const char *path, struct sift_store **out, char *err, size_t errlen);
+
+/* Commit what is pending, checkpoint the WAL and close. NULL is fine. */
+void sift_store_close(struct sift_store *st);
+
+/* The first error met while writing (sticky), or NULL. After an error every
+ * write is ignored; the open transaction is rolled back at close. */
+const char *sift_store_error(const struct sift_store *st);
+
+/* Commit the open batch (if any). Returns SIFT_OK or SIFT_ERR_DB. */
+enum sift_status sift_store_commit(struct sift_store *st);
+
+/* Runs. */
+int64_t sift_store_ingest_begin(struct sift_store *st, const char *command_line);
+void sift_store_ingest_end(struct sift_store *st, int64_t ingest_id, const char *status);
+
+/* Captures. Returns the id of a finished capture (complete or truncated) with
+ * this SHA-256, or 0 if none. */
+int64_t sift_store_capture_find(struct sift_store *st, const char *sha256);
+/* Delete every unfinished capture (running/interrupted/failed) with this
+ * SHA-256 and all rows that came from it. Returns how many were removed. */
+int sift_store_capture_forget(struct sift_store *st, const char *sha256);
+int64_t sift_store_capture_add(struct sift_store *st, int64_t ingest_id, uint32_t file_idx,
+                               const char *path, const char *sha256, uint64_t size);
+void sift_store_capture_finish(struct sift_store *st, int64_t capture_id,
+                               const struct sift_capture_info *info, const char *status,
+                               const char *error);
+
+/* Sessions. Returns the new session id. */
+int64_t sift_store_session_open(struct sift_store *st, const struct sift_flow_info *fi,
+                                const char *uid);
+struct sift_store_session_end {
+    const struct sift_smtp_session *smtp;   /* may be NULL */
+    enum sift_close_reason reason;
+    struct sift_pktref last;
+    uint64_t bytes_c2s, bytes_s2c;
+    uint32_t n_messages;
+    const char *reassembly;                  /* "complete", ... */
+};
+void sift_store_session_close(struct sift_store *st, int64_t session_id,
+                              const struct sift_store_session_end *end);
+
+void sift_store_command(struct sift_store *st, int64_t session_id, const struct sift_smtp_cmd *c);
+
+/* One mail transaction with its parsed content (mime may be NULL when there
+ * was no content). sha256 is of t->content (NULL if none). Returns message id. */
+int64_t sift_store_message(struct sift_store *st, int64_t session_id,
+                           const struct sift_smtp_txn *t, const struct sift_mime_summary *mime,
+                           const char *sha256);
+
+/* A finding; any of the ids may be 0 (none). where may be NULL. */
+void sift_store_finding(struct sift_store *st, int64_t capture_id, int64_t session_id,
+                        int64_t message_id, const char *rule, enum sift_severity sev,
+                        const char *detail, const struct sift_pktref *where);
+
+/* Map the run's file index to its capture row id (provenance columns). */
+void sift_store_map_file(struct sift_store *st, uint32_t file_idx, int64_t capture_id);
+int64_t sift_store_capture_of(const struct sift_store *st, uint32_t file_idx);
+
+/* Query: run sql (one or more statements). For each statement that returns
+ * columns, row is first called once with values == NULL and types == NULL
+ * (the header), then for each result row call row(user,
+ * ncols, names, values) where values[i] is NULL for SQL NULL, text otherwise
+ * (blobs are given as hex prefixed "x'"), and types[i] is 'n','i','r','t','b'.
+ * Returns SIFT_OK or SIFT_ERR_DB with err filled. */
+typedef int (*sift_store_row_fn)(void *user, int ncols, const char *const *names,
+                                 const char *const *values, const char *types);
+enum sift_status sift_store_query(struct sift_store *st, const char *sql,
+                                  sift_store_row_fn row, void *user, char *err, size_t errlen);
+
+#endif
