@@ -8,4 +8,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
     libpcap-dev libnids-dev libgmime-3.0-dev libsqlite3-dev libssl-dev libcmocka-dev \
-    sqlite3 >/dev/null
+    sqlite3 python3 >/dev/null

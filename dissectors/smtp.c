@@ -1,1 +1,1447 @@
-/* placeholder: being written */
+/* smtp.c — SMTP dissector: RFC 5321 commands/replies, RFC 2920 pipelining, RFC 3463
+ * enhanced codes, RFC 3030 BDAT, RFC 3207 STARTTLS, RFC 4954 AUTH, as a pure state machine.
+ * It does NOT do I/O, MIME, TLS or SASL decoding. Decisions: a txn exists from its MAIL
+ * command; a MAIL refused (4xx/5xx) or DATA refused is emitted REJECTED without content. */
+#include "smtp.h"
+#include "lineproto.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Model (the header above in one breath, the details here):
+ * - Client lines go through a line assembler in ST_COMMAND. DATA, STARTTLS and AUTH
+ *   put the client in ST_HOLD: its bytes are kept raw (bounded) until the reply to that
+ *   command says what they are: 354 → DATA content, 334 → one SASL line, 220 to STARTTLS
+ *   → TLS (nothing parsed any more), anything else → command lines again.
+ * - Every complete reply pops the oldest pending command (FIFO, bounded by max_pending);
+ *   354 to DATA and 334 to AUTH are intermediate and do not pop. The greeting is a
+ *   pseudo-command queued at creation.
+ * - A transaction is created on its MAIL command (optimistically) and emitted once the
+ *   client moved past it (new MAIL, RSET, HELO/EHLO, QUIT, end of content, STARTTLS, close)
+ *   and no pending command refers to it any more. Disposition at that moment:
+ *   final reply to DATA/BDAT seen → ACCEPTED if 2xx else REJECTED (this covers DATA refused
+ *   with 503/554: REJECTED, data_reply_code set, has_content 0, whether or not recipients
+ *   were accepted); MAIL refused → REJECTED (mail_reply_code set, so refused senders are
+ *   visible); content seen or connection end/gap → INCOMPLETE; otherwise ABORTED
+ *   (finding nested_mail when a second MAIL replaced an accepted one).
+ * - A 421 reply (any time) ends command processing: it answers the oldest pending
+ *   command if there is one, the others are emitted unanswered.
+ * - Findings on bare LF / bare CR are counted per direction and reported once at close.
+ */
+
+#define HOLD_MAX        (256u * 1024u)   /* client bytes kept while waiting for a reply */
+#define FINDING_CAP     100u             /* same rule reported at most this often per session */
+#define RFC_CMD_LINE    510u             /* 512 with CRLF (RFC 5321 4.5.3.1.4) */
+#define RFC_REPLY_LINE  510u             /* 4.5.3.1.5 */
+#define RFC_TEXT_LINE   998u             /* 4.5.3.1.6 */
+
+enum state {
+    ST_COMMAND,   /* client lines are commands */
+    ST_HOLD,      /* client bytes held until the reply to DATA/STARTTLS/AUTH */
+    ST_CONTENT,   /* DATA content after 354, up to the terminator */
+    ST_BDAT,      /* BDAT chunk octets */
+    ST_SASL,      /* the next client line is a SASL response */
+    ST_GAP,       /* capture loss: client ignored until the next server reply */
+    ST_TLS,       /* STARTTLS accepted: nothing is parsed any more */
+    ST_CLOSED     /* 421 seen: nothing is parsed any more */
+};
+
+enum kind {
+    K_GREETING, K_HELO, K_EHLO, K_MAIL, K_RCPT, K_DATA, K_BDAT, K_RSET, K_QUIT,
+    K_STARTTLS, K_AUTH, K_OTHER, K_UNKNOWN
+};
+
+enum reason { RS_OPEN = 0, RS_MAIL, RS_RSET, RS_HELO, RS_QUIT, RS_DONE, RS_REJECT, RS_TLS,
+              RS_GAP, RS_CLOSE };
+
+enum rule {
+    R_REPLY_CODE_MISMATCH, R_REPLY_CODE_INVALID, R_REPLY_MALFORMED, R_REPLY_WITHOUT_COMMAND,
+    R_REPLY_TOO_LARGE, R_PIPELINING_NOT_OFFERED, R_UNKNOWN_COMMAND, R_MAIL_SYNTAX,
+    R_MAIL_FROM_SPACE, R_RCPT_TO_SPACE, R_PATH_WITHOUT_BRACKETS, R_PATH_MALFORMED,
+    R_SOURCE_ROUTE, R_NESTED_MAIL, R_TOO_MANY_RECIPIENTS, R_NONSTANDARD_DATA_TERMINATOR,
+    R_MESSAGE_TOO_LARGE, R_DATA_REPLY_BEFORE_TERMINATOR, R_CONTENT_BEFORE_354,
+    R_DATA_WITHOUT_MAIL, R_BDAT_BAD_SIZE, R_STARTTLS_PLAINTEXT_INJECTION, R_DATA_AFTER_QUIT,
+    R_BARE_LF, R_BARE_CR, R_LINE_TOO_LONG, R_LINE_CUT, R_TOO_MANY_PENDING, R_HOLD_OVERFLOW,
+    R_UNSOLICITED_421, R_CAPTURE_GAP,
+    R_COUNT
+};
+
+static const struct { const char *name; enum sift_severity sev; } rules[R_COUNT] = {
+    [R_REPLY_CODE_MISMATCH] = { "reply_code_mismatch", SIFT_SEV_LOW },
+    [R_REPLY_CODE_INVALID] = { "reply_code_invalid", SIFT_SEV_LOW },
+    [R_REPLY_MALFORMED] = { "reply_malformed", SIFT_SEV_LOW },
+    [R_REPLY_WITHOUT_COMMAND] = { "reply_without_command", SIFT_SEV_LOW },
+    [R_REPLY_TOO_LARGE] = { "reply_too_large", SIFT_SEV_LOW },
+    [R_PIPELINING_NOT_OFFERED] = { "pipelining_not_offered", SIFT_SEV_INFO },
+    [R_UNKNOWN_COMMAND] = { "unknown_command", SIFT_SEV_INFO },
+    [R_MAIL_SYNTAX] = { "mail_syntax", SIFT_SEV_LOW },
+    [R_MAIL_FROM_SPACE] = { "mail_from_space", SIFT_SEV_LOW },
+    [R_RCPT_TO_SPACE] = { "rcpt_to_space", SIFT_SEV_LOW },
+    [R_PATH_WITHOUT_BRACKETS] = { "path_without_brackets", SIFT_SEV_LOW },
+    [R_PATH_MALFORMED] = { "path_malformed", SIFT_SEV_LOW },
+    [R_SOURCE_ROUTE] = { "source_route", SIFT_SEV_INFO },
+    [R_NESTED_MAIL] = { "nested_mail", SIFT_SEV_LOW },
+    [R_TOO_MANY_RECIPIENTS] = { "too_many_recipients", SIFT_SEV_MEDIUM },
+    [R_NONSTANDARD_DATA_TERMINATOR] = { "nonstandard_data_terminator", SIFT_SEV_HIGH },
+    [R_MESSAGE_TOO_LARGE] = { "message_too_large", SIFT_SEV_MEDIUM },
+    [R_DATA_REPLY_BEFORE_TERMINATOR] = { "data_reply_before_terminator", SIFT_SEV_HIGH },
+    [R_CONTENT_BEFORE_354] = { "content_before_354", SIFT_SEV_MEDIUM },
+    [R_DATA_WITHOUT_MAIL] = { "data_without_mail", SIFT_SEV_LOW },
+    [R_BDAT_BAD_SIZE] = { "bdat_bad_size", SIFT_SEV_MEDIUM },
+    [R_STARTTLS_PLAINTEXT_INJECTION] = { "starttls_plaintext_injection", SIFT_SEV_HIGH },
+    [R_DATA_AFTER_QUIT] = { "data_after_quit", SIFT_SEV_LOW },
+    [R_BARE_LF] = { "bare_lf", SIFT_SEV_MEDIUM },
+    [R_BARE_CR] = { "bare_cr", SIFT_SEV_MEDIUM },
+    [R_LINE_TOO_LONG] = { "line_too_long", SIFT_SEV_LOW },
+    [R_LINE_CUT] = { "line_cut", SIFT_SEV_MEDIUM },
+    [R_TOO_MANY_PENDING] = { "too_many_pending", SIFT_SEV_MEDIUM },
+    [R_HOLD_OVERFLOW] = { "hold_overflow", SIFT_SEV_MEDIUM },
+    [R_UNSOLICITED_421] = { "unsolicited_421", SIFT_SEV_INFO },
+    [R_CAPTURE_GAP] = { "capture_gap", SIFT_SEV_MEDIUM },
+};
+
+/* A transaction under construction plus what decides when and how it is emitted. */
+struct otxn {
+    struct sift_smtp_txn *t;
+    unsigned refs;        /* pending commands pointing here */
+    int closed;           /* the client moved on: nothing attaches any more */
+    enum reason reason;   /* why it was closed */
+    int final_seen;       /* final reply to DATA/BDAT (or DATA refusal) seen */
+    int rcpts_flagged, size_flagged, content_pkt_set;
+};
+
+/* A command waiting for its reply. */
+struct pcmd {
+    uint32_t seq;
+    enum kind kind;
+    char *verb, *args;       /* verb NULL for the greeting */
+    uint8_t *line;
+    size_t line_len;
+    struct sift_pktref pkt;
+    struct otxn *ot;         /* holds a reference when non-NULL */
+    size_t rcpt_idx;         /* RCPT: index in ot->t->rcpts, SIZE_MAX if not kept */
+    int bdat_last;
+    int inter_code;
+    uint32_t inter_n;
+};
+
+/* The reply being assembled from server lines. */
+struct reply {
+    int active;
+    int first_code, code, mismatch;
+    uint32_t lines;
+    struct sift_buf text;
+    char enhanced[16];
+    int too_large;
+};
+
+struct hold_seg { size_t off; struct sift_pktref pkt; };
+
+enum cscan { CS_BOL, CS_INLINE, CS_DOT, CS_DOTCR };
+
+struct sift_smtp {
+    struct sift_smtp_sink sink;
+    struct sift_smtp_limits lim;
+    struct sift_smtp_session info;
+    enum state state;
+    int closed;
+
+    struct sift_linebuf lb[2];
+    uint64_t bare_lf[2], bare_cr[2];
+    struct sift_pktref bare_lf_pkt[2], bare_cr_pkt[2];
+    int long_flagged[3];                 /* command, reply, text */
+    unsigned rule_n[R_COUNT];
+    int quit_flagged, pipelining_flagged;
+
+    struct pcmd *q;                      /* ring of pending commands */
+    size_t q_cap, q_head, q_len;
+    uint32_t next_seq;
+
+    struct reply rep;
+
+    struct otxn **tx;                    /* transactions not yet emitted, in order */
+    size_t tx_len, tx_cap;
+    struct otxn *cur;                    /* where MAIL/RCPT/DATA/BDAT attach */
+    uint32_t next_txn;
+
+    struct sift_buf hold;                /* ST_HOLD bytes, with packet change points */
+    struct hold_seg *segs;
+    size_t n_segs, segs_cap;
+    uint32_t hold_seq;                   /* the command whose reply releases the hold */
+    enum kind hold_kind;
+    int hold_flagged;
+
+    struct otxn *content_ot;             /* target of DATA content / BDAT octets */
+    enum cscan cs;
+    int prev_eol_crlf, data_line_crlf;
+    uint8_t prev_byte;
+    uint64_t cur_line_len;
+    uint64_t bdat_left;
+};
+
+/* ---------- small helpers ---------- */
+
+/* Report a finding (at most FINDING_CAP times per rule and session). detail is printf-style. */
+static void finding(struct sift_smtp *s, enum rule r, const struct sift_pktref *pkt,
+                    const char *fmt, ...)
+{
+    if (s->rule_n[r] >= FINDING_CAP) return;
+    s->rule_n[r]++;
+    if (!s->sink.on_finding) return;
+    char detail[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    s->sink.on_finding(s->sink.user, rules[r].name, rules[r].sev, detail, pkt);
+}
+
+/* The only place the state changes; performs what entering a state implies. */
+static void set_state(struct sift_smtp *s, enum state st)
+{
+    switch (st) {
+    case ST_CONTENT:
+        s->cs = CS_BOL;
+        s->cur_line_len = 0;
+        s->prev_byte = '\n';
+        break;
+    case ST_TLS:
+        s->info.tls_started = 1;
+        /* fall through */
+    case ST_GAP:
+    case ST_CLOSED:
+        sift_buf_reset(&s->hold);
+        s->n_segs = 0;
+        break;
+    default:
+        break;
+    }
+    s->state = st;
+}
+
+static int pkt_eq(const struct sift_pktref *a, const struct sift_pktref *b)
+{
+    return a->file_idx == b->file_idx && a->frame_no == b->frame_no && a->ts_us == b->ts_us;
+}
+
+static const struct sift_pktref zero_pkt;
+
+static const struct sift_pktref *pk(const struct sift_pktref *p)
+{
+    return p ? p : &zero_pkt;
+}
+
+/* Escape for a finding detail: printable ASCII kept, the rest as \xHH; at most max chars in. */
+static void escape_short(const uint8_t *p, size_t n, char *out, size_t outsz)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < outsz; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f) out[o++] = (char)p[i];
+        else o += (size_t)snprintf(out + o, outsz - o, "\\x%02x", p[i]);
+    }
+    out[o] = '\0';
+}
+
+/* ---------- transactions ---------- */
+
+static struct otxn *txn_new(struct sift_smtp *s, const struct sift_pktref *pkt)
+{
+    struct otxn *ot = sift_xcalloc(1, sizeof *ot);
+    ot->t = sift_xcalloc(1, sizeof *ot->t);
+    ot->t->index = s->next_txn++;
+    ot->t->first_pkt = *pk(pkt);
+    ot->t->last_pkt = *pk(pkt);
+    if (s->tx_len == s->tx_cap) {
+        s->tx_cap = s->tx_cap ? s->tx_cap * 2 : 4;
+        s->tx = sift_xrealloc(s->tx, s->tx_cap * sizeof *s->tx);
+    }
+    s->tx[s->tx_len++] = ot;
+    s->info.n_txns++;
+    return ot;
+}
+
+/* Decide the disposition and hand the txn to the sink (which then owns it). */
+static void txn_emit(struct sift_smtp *s, struct otxn *ot)
+{
+    struct sift_smtp_txn *t = ot->t;
+    if (ot->final_seen)
+        t->disposition = (t->data_reply_code >= 200 && t->data_reply_code < 300)
+                       ? SIFT_SMTP_ACCEPTED : SIFT_SMTP_REJECTED;
+    else if (t->mail_reply_code >= 400)
+        t->disposition = SIFT_SMTP_REJECTED;
+    else if (t->has_content || ot->reason == RS_CLOSE || ot->reason == RS_GAP || ot->reason == RS_OPEN)
+        t->disposition = SIFT_SMTP_INCOMPLETE;
+    else {
+        t->disposition = SIFT_SMTP_ABORTED;
+        if (ot->reason == RS_MAIL && t->mail_reply_code >= 200 && t->mail_reply_code < 300)
+            finding(s, R_NESTED_MAIL, &t->last_pkt,
+                    "MAIL while transaction %u was open", (unsigned)t->index);
+    }
+    if (t->has_content && ot->reason == RS_CLOSE && !ot->final_seen && !t->terminator)
+        t->truncated = 1;
+    ot->t = NULL;
+    if (s->sink.on_txn) s->sink.on_txn(s->sink.user, t);
+    else sift_smtp_txn_free(t);
+    free(ot);
+}
+
+/* Emit, in order, every leading transaction that is closed and unreferenced. */
+static void txn_flush_ready(struct sift_smtp *s, int force)
+{
+    size_t n = 0;
+    while (n < s->tx_len && (force || (s->tx[n]->closed && s->tx[n]->refs == 0))) {
+        if (force && !s->tx[n]->closed) { s->tx[n]->closed = 1; s->tx[n]->reason = RS_CLOSE; }
+        txn_emit(s, s->tx[n]);
+        n++;
+    }
+    if (n) {
+        memmove(s->tx, s->tx + n, (s->tx_len - n) * sizeof *s->tx);
+        s->tx_len -= n;
+    }
+}
+
+/* The client moved past ot (why = reason); it is emitted when no command refers to it. */
+static void txn_close(struct sift_smtp *s, struct otxn *ot, enum reason why)
+{
+    if (!ot) return;
+    if (!ot->closed) {
+        ot->closed = 1;
+        ot->reason = why;
+    }
+    if (s->cur == ot) s->cur = NULL;
+    txn_flush_ready(s, 0);
+}
+
+static void txn_unref(struct sift_smtp *s, struct otxn *ot)
+{
+    if (!ot) return;
+    if (ot->refs) ot->refs--;
+    txn_flush_ready(s, 0);
+}
+
+/* Point content (DATA/BDAT bytes) at ot, holding a reference so it outlives replies. */
+static void content_target(struct sift_smtp *s, struct otxn *ot)
+{
+    struct otxn *old = s->content_ot;
+    if (ot) ot->refs++;
+    s->content_ot = ot;
+    if (old) txn_unref(s, old);
+}
+
+/* Append message bytes, bounded by max_message. */
+static void content_put(struct sift_smtp *s, struct otxn *ot, const uint8_t *p, size_t n,
+                        const struct sift_pktref *pkt)
+{
+    if (!ot || !ot->t || n == 0) return;
+    struct sift_smtp_txn *t = ot->t;
+    size_t room = t->content.len < s->lim.max_message ? s->lim.max_message - t->content.len : 0;
+    size_t keep = n < room ? n : room;
+    if (keep) sift_buf_append(&t->content, p, keep);
+    if (keep < n) {
+        t->truncated = 1;
+        if (!ot->size_flagged) {
+            ot->size_flagged = 1;
+            finding(s, R_MESSAGE_TOO_LARGE, pkt, "message %u exceeds %zu bytes kept",
+                    (unsigned)t->index, s->lim.max_message);
+        }
+    }
+}
+
+static void content_touch(struct otxn *ot, const struct sift_pktref *pkt)
+{
+    if (!ot || !ot->t) return;
+    if (!ot->content_pkt_set) {
+        ot->content_pkt_set = 1;
+        ot->t->content_first_pkt = *pk(pkt);
+    }
+    ot->t->content_last_pkt = *pk(pkt);
+}
+
+/* ---------- pending command FIFO ---------- */
+
+static struct pcmd *q_at(struct sift_smtp *s, size_t i)
+{
+    return &s->q[(s->q_head + i) % s->q_cap];
+}
+
+static void pcmd_free(struct pcmd *pc)
+{
+    free(pc->verb);
+    free(pc->args);
+    free(pc->line);
+    memset(pc, 0, sizeof *pc);
+}
+
+/* Hand one command row to the sink. rep NULL = unanswered. Borrowed data only. */
+static void emit_cmd(struct sift_smtp *s, const struct pcmd *pc, const struct reply *rep,
+                     const struct sift_pktref *reply_pkt)
+{
+    if (!s->sink.on_command) return;
+    struct sift_smtp_cmd c;
+    memset(&c, 0, sizeof c);
+    c.seq = pc->seq;
+    c.verb = pc->verb;
+    c.args = pc->args ? pc->args : "";
+    c.line = pc->line;
+    c.line_len = pc->line_len;
+    c.cmd_pkt = pc->pkt;
+    c.txn = (pc->ot && pc->ot->t) ? (int32_t)pc->ot->t->index : -1;
+    c.intermediate_code = pc->inter_code;
+    c.intermediate_replies = pc->inter_n;
+    if (rep) {
+        c.reply_code = rep->code;
+        c.enhanced = rep->enhanced[0] ? rep->enhanced : NULL;
+        c.reply_text = rep->text.data ? (const char *)rep->text.data : "";
+        c.reply_lines = rep->lines;
+        c.reply_pkt = *pk(reply_pkt);
+    }
+    s->sink.on_command(s->sink.user, &c);
+}
+
+/* Remove the oldest pending command; the caller owns the copy returned in *out. */
+static void q_pop(struct sift_smtp *s, struct pcmd *out)
+{
+    *out = *q_at(s, 0);
+    memset(q_at(s, 0), 0, sizeof(struct pcmd));
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_len--;
+}
+
+/* Emit the oldest pending command without a reply and drop it. */
+static void q_drop_oldest(struct sift_smtp *s)
+{
+    struct pcmd pc;
+    q_pop(s, &pc);
+    if (pc.kind != K_GREETING) emit_cmd(s, &pc, NULL, NULL);
+    struct otxn *ot = pc.ot;
+    pcmd_free(&pc);
+    txn_unref(s, ot);
+}
+
+static void q_flush_all(struct sift_smtp *s)
+{
+    while (s->q_len) q_drop_oldest(s);
+}
+
+/* Append a slot at the tail (zeroed) and return it; the oldest is flushed
+ * unanswered when max_pending would be exceeded. */
+static struct pcmd *q_push(struct sift_smtp *s, const struct sift_pktref *pkt)
+{
+    if (s->q_len >= s->lim.max_pending) {
+        finding(s, R_TOO_MANY_PENDING, pkt, "more than %zu commands awaiting a reply",
+                s->lim.max_pending);
+        q_drop_oldest(s);
+    }
+    if (s->q_len == s->q_cap) {
+        size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+        struct pcmd *nq = sift_xcalloc(cap, sizeof *nq);
+        for (size_t i = 0; i < s->q_len; i++) nq[i] = *q_at(s, i);
+        free(s->q);
+        s->q = nq;
+        s->q_cap = cap;
+        s->q_head = 0;
+    }
+    struct pcmd *pc = q_at(s, s->q_len++);
+    memset(pc, 0, sizeof *pc);
+    pc->seq = s->next_seq++;
+    pc->rcpt_idx = SIZE_MAX;
+    return pc;
+}
+
+static struct pcmd *q_find_seq(struct sift_smtp *s, uint32_t seq)
+{
+    for (size_t i = 0; i < s->q_len; i++)
+        if (q_at(s, i)->seq == seq) return q_at(s, i);
+    return NULL;
+}
+
+/* ---------- hold buffer ---------- */
+
+static void client_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
+                         const struct sift_pktref *pkt);
+static void start_content(struct sift_smtp *s, struct pcmd *pc, const struct sift_pktref *pkt);
+
+/* Feed the held client bytes again, in the state the reply just chose. */
+static void replay_hold(struct sift_smtp *s)
+{
+    if (s->hold.len == 0) return;
+    size_t n;
+    uint8_t *data = sift_buf_steal(&s->hold, &n);
+    struct hold_seg *segs = s->segs;
+    size_t n_segs = s->n_segs;
+    s->segs = NULL;
+    s->n_segs = s->segs_cap = 0;
+    for (size_t i = 0; i < n_segs; i++) {
+        size_t end = i + 1 < n_segs ? segs[i + 1].off : n;
+        if (end > segs[i].off) client_bytes(s, data + segs[i].off, end - segs[i].off, &segs[i].pkt);
+    }
+    free(segs);
+    free(data);
+}
+
+/* Keep client bytes while waiting for the reply that decides what they are. */
+static void hold_append(struct sift_smtp *s, const uint8_t *data, size_t len,
+                        const struct sift_pktref *pkt)
+{
+    if (s->hold.len + len > HOLD_MAX) {
+        if (s->hold_kind == K_DATA) {
+            /* So much before any reply: take it as content (as without server replies). */
+            struct pcmd *pc = q_find_seq(s, s->hold_seq);
+            finding(s, R_HOLD_OVERFLOW, pkt, "over %u client bytes before the reply to DATA",
+                    HOLD_MAX);
+            if (pc) {
+                start_content(s, pc, pkt);
+                replay_hold(s);
+                client_bytes(s, data, len, pkt);
+                return;
+            }
+        }
+        if (!s->hold_flagged) {
+            s->hold_flagged = 1;
+            finding(s, R_HOLD_OVERFLOW, pkt, "over %u client bytes before a reply; dropped",
+                    HOLD_MAX);
+        }
+        return;
+    }
+    if (s->n_segs == 0 || !pkt_eq(&s->segs[s->n_segs - 1].pkt, pk(pkt))) {
+        if (s->n_segs == s->segs_cap) {
+            s->segs_cap = s->segs_cap ? s->segs_cap * 2 : 4;
+            s->segs = sift_xrealloc(s->segs, s->segs_cap * sizeof *s->segs);
+        }
+        s->segs[s->n_segs].off = s->hold.len;
+        s->segs[s->n_segs].pkt = *pk(pkt);
+        s->n_segs++;
+    }
+    sift_buf_append(&s->hold, data, len);
+}
+
+static void enter_hold(struct sift_smtp *s, const struct pcmd *pc)
+{
+    s->hold_seq = pc->seq;
+    s->hold_kind = pc->kind;
+    s->hold_flagged = 0;
+    set_state(s, ST_HOLD);
+}
+
+/* ---------- DATA content ---------- */
+
+/* DATA got 354 (or we assume it did): content goes to pc's transaction. */
+static void start_content(struct sift_smtp *s, struct pcmd *pc, const struct sift_pktref *pkt)
+{
+    if (!pc->ot) {
+        finding(s, R_DATA_WITHOUT_MAIL, pkt, "DATA content without a MAIL command");
+        pc->ot = txn_new(s, &pc->pkt);
+        pc->ot->refs++;
+    }
+    pc->ot->t->has_content = 1;
+    content_target(s, pc->ot);
+    s->prev_eol_crlf = s->data_line_crlf;
+    set_state(s, ST_CONTENT);
+}
+
+static void end_content_line(struct sift_smtp *s, int crlf, const struct sift_pktref *pkt)
+{
+    if (!crlf) {
+        if (s->bare_lf[SIFT_DIR_C2S]++ == 0) s->bare_lf_pkt[SIFT_DIR_C2S] = *pk(pkt);
+    }
+    if (s->cur_line_len - (crlf ? 2 : 1) > RFC_TEXT_LINE && !s->long_flagged[2]) {
+        s->long_flagged[2] = 1;
+        finding(s, R_LINE_TOO_LONG, pkt, "text line of %llu bytes (limit 1000 with CRLF)",
+                (unsigned long long)s->cur_line_len);
+    }
+    s->prev_eol_crlf = crlf;
+    s->cur_line_len = 0;
+}
+
+/* The end-of-data line was seen; cr says whether the dot line ended in CRLF. */
+static void content_terminated(struct sift_smtp *s, int cr, const struct sift_pktref *pkt)
+{
+    struct otxn *ot = s->content_ot;
+    char term[16];
+    snprintf(term, sizeof term, "%s.%s", s->prev_eol_crlf ? "\\r\\n" : "\\n", cr ? "\\r\\n" : "\\n");
+    if (!s->prev_eol_crlf || !cr)
+        finding(s, R_NONSTANDARD_DATA_TERMINATOR, pkt, "end of data was %s", term);
+    if (!cr && s->bare_lf[SIFT_DIR_C2S]++ == 0) s->bare_lf_pkt[SIFT_DIR_C2S] = *pk(pkt);
+    if (ot && ot->t) {
+        free(ot->t->terminator);
+        ot->t->terminator = sift_xstrdup(term);
+    }
+    set_state(s, ST_COMMAND);
+    txn_close(s, ot, RS_DONE);
+    content_target(s, NULL);
+}
+
+/* Un-stuff content bytes (streaming, any split); returns bytes consumed, which is
+ * less than len only when the terminator was reached. */
+static size_t content_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
+                            const struct sift_pktref *pkt)
+{
+    struct otxn *ot = s->content_ot;
+    content_touch(ot, pkt);
+    size_t i = 0;
+    while (i < len) {
+        switch (s->cs) {
+        case CS_BOL:
+            if (data[i] == '.') { s->cs = CS_DOT; s->cur_line_len = 1; i++; }
+            else { s->cs = CS_INLINE; s->cur_line_len = 0; }
+            break;
+        case CS_DOT:
+            if (data[i] == '\n') { content_terminated(s, 0, pkt); return i + 1; }
+            if (data[i] == '\r') { s->cs = CS_DOTCR; s->cur_line_len++; i++; break; }
+            s->cs = CS_INLINE;           /* the stuffed dot is dropped */
+            s->prev_byte = '.';
+            break;
+        case CS_DOTCR:
+            if (data[i] == '\n') { content_terminated(s, 1, pkt); return i + 1; }
+            content_put(s, ot, (const uint8_t *)"\r", 1, pkt);   /* ".\rX": CR is content */
+            s->prev_byte = '\r';
+            s->cs = CS_INLINE;
+            break;
+        case CS_INLINE: {
+            const uint8_t *nl = memchr(data + i, '\n', len - i);
+            size_t end = nl ? (size_t)(nl - data) + 1 : len;
+            content_put(s, ot, data + i, end - i, pkt);
+            s->cur_line_len += end - i;
+            if (nl) {
+                int crlf = end - i >= 2 ? data[end - 2] == '\r' : s->prev_byte == '\r';
+                end_content_line(s, crlf, pkt);
+                s->cs = CS_BOL;
+            }
+            s->prev_byte = data[end - 1];
+            i = end;
+            break;
+        }
+        }
+    }
+    return len;
+}
+
+/* ---------- command parsing ---------- */
+
+static const struct { const char *verb; enum kind kind; } verbs[] = {
+    { "HELO", K_HELO }, { "EHLO", K_EHLO }, { "LHLO", K_EHLO }, { "MAIL", K_MAIL },
+    { "RCPT", K_RCPT }, { "DATA", K_DATA }, { "BDAT", K_BDAT }, { "RSET", K_RSET },
+    { "QUIT", K_QUIT }, { "STARTTLS", K_STARTTLS }, { "AUTH", K_AUTH },
+    { "NOOP", K_OTHER }, { "VRFY", K_OTHER }, { "EXPN", K_OTHER }, { "HELP", K_OTHER },
+    { "ETRN", K_OTHER }, { "TURN", K_OTHER }, { "ATRN", K_OTHER }, { "XCLIENT", K_OTHER },
+    { "XFORWARD", K_OTHER }, { "SEND", K_OTHER }, { "SOML", K_OTHER }, { "SAML", K_OTHER },
+};
+
+/* Split "<path> params" (after "FROM:"/"TO:"): address without <> and source route,
+ * params after it. Returns findings through s. Both outputs are malloc'd. */
+static void parse_path(struct sift_smtp *s, const char *raw, int is_mail, char **addr,
+                       char **params, const struct sift_pktref *pkt)
+{
+    const char *p = raw, *a, *ae, *rest;
+    if (*p == ' ') {
+        finding(s, is_mail ? R_MAIL_FROM_SPACE : R_RCPT_TO_SPACE, pkt,
+                "space after the colon in %s", is_mail ? "MAIL FROM:" : "RCPT TO:");
+        while (*p == ' ') p++;
+    }
+    if (*p == '<') {
+        const char *q = p + 1;
+        int inq = 0;
+        while (*q && (inq || *q != '>')) {
+            if (*q == '"') inq = !inq;
+            else if (*q == '\\' && q[1]) q++;
+            q++;
+        }
+        a = p + 1;
+        if (*q == '>') { ae = q; rest = q + 1; }
+        else {
+            finding(s, R_PATH_MALFORMED, pkt, "no closing > in path");
+            ae = a + strcspn(a, " ");
+            rest = ae;
+        }
+    } else {
+        finding(s, R_PATH_WITHOUT_BRACKETS, pkt, "%s path without <>", is_mail ? "MAIL" : "RCPT");
+        a = p;
+        ae = a + strcspn(a, " ");
+        rest = ae;
+    }
+    if (a < ae && *a == '@') {
+        const char *colon = memchr(a, ':', (size_t)(ae - a));
+        if (colon) {
+            finding(s, R_SOURCE_ROUTE, pkt, "source route in path");
+            a = colon + 1;
+        }
+    }
+    while (*rest == ' ') rest++;
+    *addr = sift_xstrndup(a, (size_t)(ae - a));
+    *params = sift_xstrdup(rest);
+}
+
+/* "FROM:"/"TO:" keyword; returns what follows the colon (tolerating odd spacing). */
+static const char *after_keyword(struct sift_smtp *s, const char *args, const char *kw,
+                                 const struct sift_pktref *pkt)
+{
+    size_t kl = strlen(kw);
+    if (sift_strcaseprefix(args, kw) && args[kl] == ':') return args + kl + 1;
+    finding(s, R_MAIL_SYNTAX, pkt, "expected %s: in \"%.60s\"", kw, args);
+    if (sift_strcaseprefix(args, kw)) {
+        const char *p = args + kl;
+        while (*p == ' ') p++;
+        if (*p == ':') p++;
+        return p;
+    }
+    return args;
+}
+
+static void add_rcpt(struct sift_smtp *s, struct otxn *ot, struct pcmd *pc,
+                     const struct sift_pktref *pkt)
+{
+    struct sift_smtp_txn *t = ot->t;
+    const char *raw = after_keyword(s, pc->args, "TO", pkt);
+    char *addr, *params;
+    parse_path(s, raw, 0, &addr, &params, pkt);
+    if (t->n_rcpts >= s->lim.max_rcpts) {
+        t->rcpts_dropped++;
+        if (!ot->rcpts_flagged) {
+            ot->rcpts_flagged = 1;
+            finding(s, R_TOO_MANY_RECIPIENTS, pkt, "more than %zu recipients in transaction %u",
+                    s->lim.max_rcpts, (unsigned)t->index);
+        }
+        free(addr);
+        free(params);
+        return;
+    }
+    /* capacity is implicit: 4, then doubled each time n_rcpts reaches a power of two */
+    if (t->n_rcpts == 0 || (t->n_rcpts >= 4 && (t->n_rcpts & (t->n_rcpts - 1)) == 0))
+        t->rcpts = sift_xrealloc(t->rcpts, (t->n_rcpts ? t->n_rcpts * 2 : 4) * sizeof *t->rcpts);
+    struct sift_smtp_rcpt *r = &t->rcpts[t->n_rcpts];
+    memset(r, 0, sizeof *r);
+    r->address = addr;
+    r->params = params;
+    r->raw = sift_xstrdup(raw);
+    r->pkt = *pk(pkt);
+    pc->rcpt_idx = t->n_rcpts++;
+}
+
+/* Parse "BDAT size [LAST]"; 0 if malformed. */
+static int parse_bdat(const char *args, uint64_t *size, int *last)
+{
+    const char *p = args;
+    if (!isdigit((unsigned char)*p)) return 0;
+    uint64_t v = 0;
+    for (; isdigit((unsigned char)*p); p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    while (*p == ' ') p++;
+    *last = 0;
+    if (sift_strcaseprefix(p, "LAST")) {
+        *last = 1;
+        p += 4;
+        while (*p == ' ') p++;
+    }
+    if (*p) return 0;
+    *size = v;
+    return 1;
+}
+
+/* A complete line from the client in ST_COMMAND: queue it as a command and apply what
+ * it does to the session optimistically (the reply may correct it). */
+static void client_command(struct sift_smtp *s, const struct sift_line *ln,
+                           const struct sift_pktref *pkt)
+{
+    if (s->info.quit_seen && !s->quit_flagged) {
+        s->quit_flagged = 1;
+        finding(s, R_DATA_AFTER_QUIT, pkt, "client sent a command after QUIT");
+    }
+    if (ln->full_len > RFC_CMD_LINE && !s->long_flagged[0]) {
+        s->long_flagged[0] = 1;
+        finding(s, R_LINE_TOO_LONG, pkt, "command line of %llu bytes (limit 512 with CRLF)",
+                (unsigned long long)ln->full_len);
+    }
+    if (ln->overlong)
+        finding(s, R_LINE_CUT, pkt, "command line of %llu bytes cut to %zu",
+                (unsigned long long)ln->full_len, ln->len);
+
+    /* pipelining: a command while a real command still waits for its reply */
+    int waiting = s->q_len > 1 || (s->q_len == 1 && q_at(s, 0)->kind != K_GREETING);
+    if (waiting) {
+        s->info.pipelining_used = 1;
+        if (!s->info.pipelining_offered && !s->pipelining_flagged) {
+            s->pipelining_flagged = 1;
+            finding(s, R_PIPELINING_NOT_OFFERED, pkt, "client pipelined without PIPELINING");
+        }
+    }
+
+    struct pcmd *pc = q_push(s, pkt);
+    size_t vlen = 0;
+    while (vlen < ln->len && ln->data[vlen] != ' ') vlen++;
+    size_t a = vlen;
+    while (a < ln->len && ln->data[a] == ' ') a++;
+    pc->verb = sift_xmemdup(ln->data, vlen);
+    for (char *v = pc->verb; *v; v++) *v = (char)toupper((unsigned char)*v);
+    pc->args = sift_xmemdup(ln->data + a, ln->len - a);
+    pc->line = sift_xmemdup(ln->data, ln->len);
+    pc->line_len = ln->len;
+    pc->pkt = *pk(pkt);
+    pc->kind = K_UNKNOWN;
+    for (size_t i = 0; i < SIFT_ARRAY_LEN(verbs); i++)
+        if (strcmp(pc->verb, verbs[i].verb) == 0) { pc->kind = verbs[i].kind; break; }
+    s->info.n_commands++;
+
+    switch (pc->kind) {
+    case K_HELO:
+    case K_EHLO:
+        free(s->info.helo_verb);
+        free(s->info.helo_name);
+        s->info.helo_verb = sift_xstrdup(pc->verb);
+        s->info.helo_name = sift_xstrdup(pc->args);
+        txn_close(s, s->cur, RS_HELO);
+        break;
+    case K_MAIL: {
+        txn_close(s, s->cur, RS_MAIL);
+        struct otxn *ot = txn_new(s, pkt);
+        struct sift_smtp_txn *t = ot->t;
+        const char *raw = after_keyword(s, pc->args, "FROM", pkt);
+        t->mail_from_raw = sift_xstrdup(raw);
+        parse_path(s, raw, 1, &t->mail_from, &t->mail_params, pkt);
+        s->cur = ot;
+        pc->ot = ot;
+        ot->refs++;
+        break;
+    }
+    case K_RCPT:
+        if (s->cur) {
+            pc->ot = s->cur;
+            pc->ot->refs++;
+            add_rcpt(s, pc->ot, pc, pkt);
+        }
+        break;
+    case K_DATA:
+        if (s->cur) { pc->ot = s->cur; pc->ot->refs++; }
+        s->data_line_crlf = ln->eol == SIFT_EOL_CRLF;
+        enter_hold(s, pc);
+        break;
+    case K_BDAT: {
+        uint64_t size;
+        int last;
+        if (!parse_bdat(pc->args, &size, &last)) {
+            finding(s, R_BDAT_BAD_SIZE, pkt, "BDAT with a bad size: \"%.60s\"", pc->args);
+            break;
+        }
+        if (!s->cur) {
+            finding(s, R_DATA_WITHOUT_MAIL, pkt, "BDAT without a MAIL command");
+            s->cur = txn_new(s, pkt);
+        }
+        pc->ot = s->cur;
+        pc->ot->refs++;
+        pc->bdat_last = last;
+        pc->ot->t->has_content = 1;
+        content_touch(pc->ot, pkt);
+        content_target(s, pc->ot);
+        s->bdat_left = size;
+        if (last) txn_close(s, pc->ot, RS_DONE);
+        if (size) set_state(s, ST_BDAT);
+        break;
+    }
+    case K_RSET:
+        txn_close(s, s->cur, RS_RSET);
+        break;
+    case K_QUIT:
+        s->info.quit_seen = 1;
+        txn_close(s, s->cur, RS_QUIT);
+        break;
+    case K_STARTTLS:
+    case K_AUTH:
+        enter_hold(s, pc);
+        break;
+    case K_UNKNOWN: {
+        char v[80];
+        escape_short(ln->data, vlen < 40 ? vlen : 40, v, sizeof v);
+        finding(s, R_UNKNOWN_COMMAND, pkt, "unknown command \"%s\"", v);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* A client line outside content: counts line-ending oddities, then SASL or command. */
+static void client_line(struct sift_smtp *s, const struct sift_line *ln,
+                        const struct sift_pktref *pkt)
+{
+    if (ln->eol == SIFT_EOL_LF && s->bare_lf[SIFT_DIR_C2S]++ == 0)
+        s->bare_lf_pkt[SIFT_DIR_C2S] = *pk(pkt);
+    if (memchr(ln->data, '\r', ln->len) && s->bare_cr[SIFT_DIR_C2S]++ == 0)
+        s->bare_cr_pkt[SIFT_DIR_C2S] = *pk(pkt);
+    if (s->state == ST_SASL) {
+        /* A SASL response (base64 or "*"): never a command; wait for the next reply. */
+        set_state(s, ST_HOLD);
+        return;
+    }
+    client_command(s, ln, pkt);
+}
+
+/* Dispatch client bytes according to the state; states may change mid-chunk. */
+static void client_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
+                         const struct sift_pktref *pkt)
+{
+    while (len) {
+        size_t n;
+        switch (s->state) {
+        case ST_COMMAND:
+        case ST_SASL: {
+            struct sift_line ln;
+            n = sift_linebuf_take(&s->lb[SIFT_DIR_C2S], data, len, &ln);
+            if (ln.data) client_line(s, &ln, pkt);
+            break;
+        }
+        case ST_HOLD:
+            hold_append(s, data, len, pkt);
+            return;
+        case ST_CONTENT:
+            n = content_bytes(s, data, len, pkt);
+            break;
+        case ST_BDAT:
+            n = len < s->bdat_left ? len : (size_t)s->bdat_left;
+            if (s->content_ot && !s->content_ot->final_seen) {
+                content_touch(s->content_ot, pkt);
+                content_put(s, s->content_ot, data, n, pkt);
+            }
+            s->bdat_left -= n;
+            if (s->bdat_left == 0) {
+                set_state(s, ST_COMMAND);
+                content_target(s, NULL);
+            }
+            break;
+        case ST_GAP:
+        case ST_TLS:
+        case ST_CLOSED:
+        default:
+            return;
+        }
+        data += n;
+        len -= n;
+    }
+}
+
+/* ---------- replies ---------- */
+
+static void reply_reset(struct reply *r)
+{
+    r->active = 0;
+    r->first_code = r->code = r->mismatch = 0;
+    r->lines = 0;
+    r->enhanced[0] = '\0';
+    r->too_large = 0;
+    sift_buf_reset(&r->text);
+}
+
+/* RFC 3463 "c.sss.ddd" at the start of text, followed by space or end. */
+static void parse_enhanced(const char *text, char out[16])
+{
+    const char *p = text;
+    out[0] = '\0';
+    if (*p != '2' && *p != '4' && *p != '5') return;
+    p++;
+    for (int part = 0; part < 2; part++) {
+        if (*p++ != '.') return;
+        int d = 0;
+        while (isdigit((unsigned char)*p) && d < 4) { p++; d++; }
+        if (d < 1 || d > 3) return;
+    }
+    if (*p && *p != ' ') return;
+    size_t n = (size_t)(p - text);
+    memcpy(out, text, n);
+    out[n] = '\0';
+}
+
+/* Token after position p: up to whitespace or ",;)", trailing '.' removed; NULL if empty. */
+static char *id_token(const char *p)
+{
+    while (*p == ' ' || *p == '\t') p++;
+    size_t n = strcspn(p, " \t\n\r,;)");
+    while (n && p[n - 1] == '.') n--;
+    return n ? sift_xstrndup(p, n) : NULL;
+}
+
+/* Queue id from a 2xx reply to end of data: Postfix "queued as X", Exim "id=X",
+ * Sendmail "X Message accepted for delivery". NULL if none recognised. */
+static char *parse_queue_id(const char *text)
+{
+    const char *p = strcasestr(text, "queued as ");
+    if (p) return id_token(p + 10);
+    for (p = text; (p = strcasestr(p, "id=")) != NULL; p += 3)
+        if (p == text || p[-1] == ' ') return id_token(p + 3);
+    p = strcasestr(text, " Message accepted for delivery");
+    if (p) {
+        const char *b = p;
+        while (b > text && b[-1] != ' ' && b[-1] != '\n') b--;
+        if (b < p) {
+            char *tok = sift_xstrndup(b, (size_t)(p - b));
+            char enh[16];
+            parse_enhanced(tok, enh);
+            if (!enh[0]) return tok;
+            free(tok);
+        }
+    }
+    return NULL;
+}
+
+static void set_extensions(struct sift_smtp *s, const char *text)
+{
+    for (size_t i = 0; i < s->info.n_extensions; i++) free(s->info.extensions[i]);
+    free(s->info.extensions);
+    s->info.extensions = NULL;
+    s->info.n_extensions = 0;
+    s->info.pipelining_offered = 0;
+    const char *nl = strchr(text, '\n');
+    size_t cap = 0;
+    while (nl) {
+        const char *line = nl + 1;
+        nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        if (s->info.n_extensions == cap) {
+            cap = cap ? cap * 2 : 8;
+            s->info.extensions = sift_xrealloc(s->info.extensions, cap * sizeof(char *));
+        }
+        char *e = sift_xstrndup(line, n);
+        s->info.extensions[s->info.n_extensions++] = e;
+        if (sift_strcaseprefix(e, "PIPELINING") && (e[10] == '\0' || e[10] == ' '))
+            s->info.pipelining_offered = 1;
+    }
+}
+
+/* 421: the server closes. Everything pending is unanswered; nothing more is parsed. */
+static void session_closing(struct sift_smtp *s)
+{
+    if (s->content_ot && s->content_ot->t && (s->state == ST_CONTENT || s->state == ST_BDAT))
+        s->content_ot->t->truncated = 1;
+    content_target(s, NULL);
+    q_flush_all(s);
+    txn_close(s, s->cur, RS_CLOSE);
+    set_state(s, ST_CLOSED);
+}
+
+/* Record reply fields into a txn string slot. */
+static void set_text(char **slot, const struct reply *r)
+{
+    free(*slot);
+    *slot = sift_xstrdup(r->text.data ? (const char *)r->text.data : "");
+}
+
+/* A complete reply (final line seen, or flushed at close): match it to the oldest
+ * pending command and apply its effect. */
+static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
+{
+    struct reply *r = &s->rep;
+    int code = r->code;
+    if (code < 200 || code > 559)
+        finding(s, R_REPLY_CODE_INVALID, pkt, "reply code %03d outside 200-559", code);
+    if (r->mismatch)
+        finding(s, R_REPLY_CODE_MISMATCH, pkt, "multi-line reply mixes codes %03d and %03d",
+                r->first_code, code);
+
+    if (s->state == ST_GAP) {
+        /* Resynchronise: what was pending can no longer be matched. */
+        if (s->content_ot && s->content_ot->t) s->content_ot->t->truncated = 1;
+        content_target(s, NULL);
+        q_flush_all(s);
+        txn_close(s, s->cur, RS_GAP);
+        struct pcmd orphan;
+        memset(&orphan, 0, sizeof orphan);
+        orphan.seq = s->next_seq++;
+        emit_cmd(s, &orphan, r, pkt);
+        sift_linebuf_free(&s->lb[SIFT_DIR_C2S]);
+        sift_linebuf_init(&s->lb[SIFT_DIR_C2S], s->lim.max_line);
+        set_state(s, ST_COMMAND);
+        if (code == 354) {
+            struct pcmd *pc = q_push(s, pkt);       /* stands for the lost DATA */
+            pc->kind = K_DATA;
+            pc->verb = sift_xstrdup("DATA");
+            pc->args = sift_xstrdup("");
+            pc->line = sift_xmemdup("", 0);     /* no line was seen */
+            pc->pkt = *pk(pkt);
+            pc->inter_code = 354;
+            pc->inter_n = 1;
+            s->data_line_crlf = 1;
+            start_content(s, pc, pkt);
+        }
+        reply_reset(r);
+        return;
+    }
+
+    /* Mid-stream start: the greeting is missing, this reply is for a real command. */
+    if (s->q_len > 1 && q_at(s, 0)->kind == K_GREETING && code != 220 && code != 421 && code != 554) {
+        struct pcmd g;
+        q_pop(s, &g);
+        pcmd_free(&g);
+    }
+
+    if (s->q_len == 0) {
+        struct pcmd orphan;
+        memset(&orphan, 0, sizeof orphan);
+        orphan.seq = s->next_seq++;
+        if (code == 421) finding(s, R_UNSOLICITED_421, pkt, "server closing without a command pending");
+        else finding(s, R_REPLY_WITHOUT_COMMAND, pkt, "reply %03d matches no command", code);
+        emit_cmd(s, &orphan, r, pkt);
+        if (code == 421) session_closing(s);
+        reply_reset(r);
+        return;
+    }
+
+    struct pcmd *h = q_at(s, 0);
+    int is_hold_target = (s->state == ST_HOLD || s->state == ST_SASL) && s->hold_seq == h->seq;
+
+    /* Intermediate replies: the command stays pending. */
+    if ((h->kind == K_DATA && code == 354) || (h->kind == K_AUTH && code == 334)) {
+        h->inter_code = code;
+        h->inter_n++;
+        if (is_hold_target) {
+            if (h->kind == K_DATA) {
+                if (s->hold.len)
+                    finding(s, R_CONTENT_BEFORE_354, pkt, "%zu content bytes sent before 354",
+                            s->hold.len);
+                start_content(s, h, pkt);
+            } else {
+                set_state(s, ST_SASL);
+            }
+            reply_reset(r);
+            replay_hold(s);
+        } else {
+            reply_reset(r);
+        }
+        return;
+    }
+
+    struct pcmd pc;
+    q_pop(s, &pc);
+    struct otxn *ot = pc.ot;
+    struct sift_smtp_txn *t = ot ? ot->t : NULL;
+    const char *text = r->text.data ? (const char *)r->text.data : "";
+    enum state next = s->state;
+    int replay = 0, tls = 0, data_final = 0;
+    if (t) t->last_pkt = *pk(pkt);
+
+    switch (pc.kind) {
+    case K_GREETING:
+        free(s->info.banner);
+        s->info.banner = sift_xstrdup(text);
+        s->info.banner_code = code;
+        break;
+    case K_EHLO:
+        if (code >= 200 && code < 300) set_extensions(s, text);
+        break;
+    case K_MAIL:
+        if (t) {
+            t->mail_reply_code = code;
+            set_text(&t->mail_reply_text, r);
+        }
+        break;
+    case K_RCPT:
+        if (t && pc.rcpt_idx != SIZE_MAX && pc.rcpt_idx < t->n_rcpts) {
+            t->rcpts[pc.rcpt_idx].reply_code = code;
+            set_text(&t->rcpts[pc.rcpt_idx].reply_text, r);
+        }
+        break;
+    case K_DATA:
+        data_final = 1;
+        if (is_hold_target) { next = ST_COMMAND; replay = 1; }
+        else if (s->state == ST_CONTENT && s->content_ot == ot) {
+            finding(s, R_DATA_REPLY_BEFORE_TERMINATOR, pkt,
+                    "reply %03d to DATA before the end of data", code);
+            content_target(s, NULL);
+            next = ST_COMMAND;
+        }
+        break;
+    case K_BDAT:
+        if (pc.bdat_last || code >= 400 || code < 200) data_final = 1;
+        break;
+    case K_STARTTLS:
+        if (code == 220) tls = 1;
+        else if (is_hold_target) { next = ST_COMMAND; replay = 1; }
+        break;
+    case K_AUTH:
+        if (is_hold_target) { next = ST_COMMAND; replay = 1; }
+        break;
+    default:
+        break;
+    }
+    if (data_final && t && !ot->final_seen) {
+        ot->final_seen = 1;
+        t->data_reply_code = code;
+        set_text(&t->data_reply_text, r);
+        if (code >= 200 && code < 300) {
+            free(t->queue_id);
+            t->queue_id = parse_queue_id(text);
+        }
+    }
+
+    enum kind kind = pc.kind;
+    emit_cmd(s, &pc, r, pkt);
+    pcmd_free(&pc);
+    if (data_final) txn_close(s, ot, RS_DONE);
+    if (kind == K_MAIL && code >= 400) txn_close(s, ot, RS_REJECT);
+    txn_unref(s, ot);
+
+    if (code == 421) {
+        reply_reset(r);
+        session_closing(s);
+        return;
+    }
+    if (tls) {
+        if (s->hold.len)
+            finding(s, R_STARTTLS_PLAINTEXT_INJECTION, pkt,
+                    "%zu client bytes after STARTTLS before the 220", s->hold.len);
+        txn_close(s, s->cur, RS_TLS);
+        set_state(s, ST_TLS);
+        reply_reset(r);
+        return;
+    }
+    if (next != s->state) set_state(s, next);
+    reply_reset(r);
+    if (replay) replay_hold(s);
+}
+
+/* One line from the server. */
+static void server_line(struct sift_smtp *s, const struct sift_line *ln,
+                        const struct sift_pktref *pkt)
+{
+    struct reply *r = &s->rep;
+    if (ln->eol == SIFT_EOL_LF && s->bare_lf[SIFT_DIR_S2C]++ == 0)
+        s->bare_lf_pkt[SIFT_DIR_S2C] = *pk(pkt);
+    if (memchr(ln->data, '\r', ln->len) && s->bare_cr[SIFT_DIR_S2C]++ == 0)
+        s->bare_cr_pkt[SIFT_DIR_S2C] = *pk(pkt);
+    if (ln->full_len > RFC_REPLY_LINE && !s->long_flagged[1]) {
+        s->long_flagged[1] = 1;
+        finding(s, R_LINE_TOO_LONG, pkt, "reply line of %llu bytes (limit 512 with CRLF)",
+                (unsigned long long)ln->full_len);
+    }
+    if (ln->overlong)
+        finding(s, R_LINE_CUT, pkt, "reply line of %llu bytes cut to %zu",
+                (unsigned long long)ln->full_len, ln->len);
+
+    const uint8_t *d = ln->data;
+    if (ln->len < 3 || !isdigit(d[0]) || !isdigit(d[1]) || !isdigit(d[2])) {
+        char ev[80];
+        escape_short(d, ln->len < 40 ? ln->len : 40, ev, sizeof ev);
+        finding(s, R_REPLY_MALFORMED, pkt, "server line is not a reply: \"%s\"", ev);
+        return;
+    }
+    int code = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+    int more = 0;
+    size_t text_at = 3;
+    if (ln->len > 3) {
+        if (d[3] == '-') more = 1;
+        else if (d[3] != ' ') {
+            char ev[80];
+            escape_short(d, ln->len < 40 ? ln->len : 40, ev, sizeof ev);
+            finding(s, R_REPLY_MALFORMED, pkt, "no space or '-' after the code: \"%s\"", ev);
+            text_at = 3;
+        }
+        if (d[3] == '-' || d[3] == ' ') text_at = 4;
+    }
+    if (!r->active) {
+        r->active = 1;
+        r->first_code = code;
+    } else if (code != r->first_code) {
+        r->mismatch = 1;
+    }
+    size_t tl = ln->len - text_at;
+    size_t cap = s->lim.max_line;
+    if (r->lines < s->lim.max_reply_lines && r->text.len + tl + 1 <= cap) {
+        if (r->lines) sift_buf_putc(&r->text, '\n');
+        sift_buf_append(&r->text, d + text_at, tl);
+    } else if (!r->too_large) {
+        r->too_large = 1;
+        finding(s, R_REPLY_TOO_LARGE, pkt, "reply over %zu lines or %zu bytes; rest not kept",
+                s->lim.max_reply_lines, cap);
+    }
+    r->lines++;
+    if (more) return;
+    r->code = code;
+    char *last = sift_xmemdup(d + text_at, tl);
+    parse_enhanced(last, r->enhanced);
+    free(last);
+    complete_reply(s, pkt);
+}
+
+static void server_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
+                         const struct sift_pktref *pkt)
+{
+    while (len && s->state != ST_TLS && s->state != ST_CLOSED) {
+        struct sift_line ln;
+        size_t n = sift_linebuf_take(&s->lb[SIFT_DIR_S2C], data, len, &ln);
+        data += n;
+        len -= n;
+        if (ln.data) server_line(s, &ln, pkt);
+    }
+}
+
+/* ---------- public API ---------- */
+
+int sift_smtp_probe(const uint8_t *data, size_t len, enum sift_dir dir)
+{
+    static const char *const srv[] = { "220 ", "220-", "421 ", "421-", "554 ", "554-" };
+    static const char *const cli[] = { "EHLO ", "HELO ", "LHLO " };
+    const char *const *pat = dir == SIFT_DIR_S2C ? srv : cli;
+    size_t npat = dir == SIFT_DIR_S2C ? SIFT_ARRAY_LEN(srv) : SIFT_ARRAY_LEN(cli);
+    int need_more = 0;
+    for (size_t i = 0; i < npat; i++) {
+        size_t pl = strlen(pat[i]), n = len < pl ? len : pl, j;
+        for (j = 0; j < n; j++)
+            if (toupper(data[j]) != (unsigned char)pat[i][j]) break;
+        if (j < n) continue;
+        if (len >= pl) return 1;
+        need_more = 1;
+    }
+    /* A bare "220\r\n" greeting or "EHLO\r\n" is still SMTP-shaped enough. */
+    if (len >= 5 && dir == SIFT_DIR_S2C && memcmp(data, "220\r\n", 5) == 0) return 1;
+    return need_more ? -1 : 0;
+}
+
+struct sift_smtp *sift_smtp_new(const struct sift_smtp_sink *sink, const struct sift_smtp_limits *limits)
+{
+    struct sift_smtp *s = sift_xcalloc(1, sizeof *s);
+    if (sink) s->sink = *sink;
+    if (limits) s->lim = *limits;
+    if (!s->lim.max_line) s->lim.max_line = 1u << 20;
+    if (!s->lim.max_pending) s->lim.max_pending = 1000;
+    if (!s->lim.max_rcpts) s->lim.max_rcpts = 10000;
+    if (!s->lim.max_message) s->lim.max_message = 256u << 20;
+    if (!s->lim.max_reply_lines) s->lim.max_reply_lines = 1000;
+    for (int d = 0; d < 2; d++) sift_linebuf_init(&s->lb[d], s->lim.max_line);
+    set_state(s, ST_COMMAND);
+    struct pcmd *g = q_push(s, NULL);   /* the greeting is the first "command" */
+    g->kind = K_GREETING;
+    return s;
+}
+
+void sift_smtp_feed(struct sift_smtp *s, enum sift_dir dir, const uint8_t *data, size_t len,
+                    const struct sift_pktref *pkt)
+{
+    if (!s || s->closed || !data || !len) return;
+    if (dir == SIFT_DIR_C2S) client_bytes(s, data, len, pkt);
+    else server_bytes(s, data, len, pkt);
+}
+
+void sift_smtp_gap(struct sift_smtp *s, enum sift_dir dir, uint64_t len, const struct sift_pktref *pkt)
+{
+    if (!s || s->closed || s->state == ST_TLS || s->state == ST_CLOSED) return;
+    finding(s, R_CAPTURE_GAP, pkt, "%llu %s bytes missing", (unsigned long long)len,
+            dir == SIFT_DIR_C2S ? "client" : "server");
+    if (s->content_ot && s->content_ot->t && (s->state == ST_CONTENT || s->state == ST_BDAT))
+        s->content_ot->t->truncated = 1;
+    sift_linebuf_free(&s->lb[dir]);
+    sift_linebuf_init(&s->lb[dir], s->lim.max_line);
+    if (dir == SIFT_DIR_S2C) reply_reset(&s->rep);
+    set_state(s, ST_GAP);
+}
+
+void sift_smtp_close(struct sift_smtp *s, const struct sift_pktref *last)
+{
+    if (!s || s->closed) return;
+    struct sift_line ln;
+    /* A partial final reply line still completes the reply. */
+    if (s->state != ST_TLS && s->state != ST_CLOSED) {
+        if (sift_linebuf_flush(&s->lb[SIFT_DIR_S2C], &ln)) {
+            uint8_t *copy = sift_xmemdup(ln.data, ln.len);
+            ln.data = copy;
+            server_line(s, &ln, last);
+            free(copy);
+        }
+        if (s->rep.active && s->state != ST_TLS && s->state != ST_CLOSED) {
+            s->rep.code = s->rep.first_code;
+            complete_reply(s, last);
+        }
+    }
+    if (s->state == ST_HOLD && s->hold_kind == K_DATA && s->hold.len) {
+        /* No reply to DATA but bytes after it: take them as content, as without replies. */
+        struct pcmd *pc = q_find_seq(s, s->hold_seq);
+        if (pc) {
+            start_content(s, pc, last);
+            replay_hold(s);
+        }
+    }
+    if (s->state == ST_COMMAND && sift_linebuf_flush(&s->lb[SIFT_DIR_C2S], &ln)) {
+        uint8_t *copy = sift_xmemdup(ln.data, ln.len);
+        ln.data = copy;
+        client_line(s, &ln, last);
+        free(copy);
+    }
+    if ((s->state == ST_CONTENT || (s->state == ST_BDAT && s->bdat_left)) && s->content_ot &&
+        s->content_ot->t)
+        s->content_ot->t->truncated = 1;
+    s->closed = 1;
+    content_target(s, NULL);
+    q_flush_all(s);
+    txn_close(s, s->cur, RS_CLOSE);
+    txn_flush_ready(s, 1);
+    static const char *const side[2] = { "client", "server" };
+    for (int d = 0; d < 2; d++) {
+        if (s->bare_lf[d])
+            finding(s, R_BARE_LF, &s->bare_lf_pkt[d], "%s: %llu lines ended in bare LF", side[d],
+                    (unsigned long long)s->bare_lf[d]);
+        if (s->bare_cr[d])
+            finding(s, R_BARE_CR, &s->bare_cr_pkt[d], "%s: %llu lines with a bare CR", side[d],
+                    (unsigned long long)s->bare_cr[d]);
+    }
+}
+
+const struct sift_smtp_session *sift_smtp_session_info(const struct sift_smtp *s)
+{
+    return &s->info;
+}
+
+void sift_smtp_txn_free(struct sift_smtp_txn *t)
+{
+    if (!t) return;
+    free(t->mail_from);
+    free(t->mail_from_raw);
+    free(t->mail_params);
+    free(t->mail_reply_text);
+    for (size_t i = 0; i < t->n_rcpts; i++) {
+        free(t->rcpts[i].address);
+        free(t->rcpts[i].raw);
+        free(t->rcpts[i].params);
+        free(t->rcpts[i].reply_text);
+    }
+    free(t->rcpts);
+    sift_buf_free(&t->content);
+    free(t->terminator);
+    free(t->data_reply_text);
+    free(t->queue_id);
+    free(t);
+}
+
+const char *sift_smtp_disposition_name(enum sift_smtp_disposition d)
+{
+    switch (d) {
+    case SIFT_SMTP_ACCEPTED: return "accepted";
+    case SIFT_SMTP_REJECTED: return "rejected";
+    case SIFT_SMTP_ABORTED: return "aborted";
+    case SIFT_SMTP_INCOMPLETE: return "incomplete";
+    }
+    return "incomplete";
+}
+
+void sift_smtp_free(struct sift_smtp *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->q_len; i++) pcmd_free(q_at(s, i));
+    free(s->q);
+    for (size_t i = 0; i < s->tx_len; i++) {
+        sift_smtp_txn_free(s->tx[i]->t);
+        free(s->tx[i]);
+    }
+    free(s->tx);
+    for (int d = 0; d < 2; d++) sift_linebuf_free(&s->lb[d]);
+    sift_buf_free(&s->rep.text);
+    sift_buf_free(&s->hold);
+    free(s->segs);
+    free(s->info.banner);
+    free(s->info.helo_verb);
+    free(s->info.helo_name);
+    for (size_t i = 0; i < s->info.n_extensions; i++) free(s->info.extensions[i]);
+    free(s->info.extensions);
+    free(s);
+}

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Regenerate the real-MTA sample captures of smtpsift (Debian 12, Postfix 3.7, swaks, smtplib).
 # Run as root.  All traffic stays on loopback (127.0.0.2 -> 127.0.0.1, ::1 -> ::1).
-# Installs samples/postfix/* into /etc/postfix (the original is saved to /etc/postfix.smtpsift-orig
-# once), starts Postfix, records one capture per case, stops Postfix.
+# Installs samples/postfix/* into /etc/postfix (main.cf/master.cf are saved as *.smtpsift-orig and
+# put back at the end), starts Postfix, records one capture per case, stops Postfix.
+# Output: samples/*.pcap, samples/logs/*.client.log, samples/logs/postfix.log.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$HERE}
@@ -12,12 +13,16 @@ CLIENT_V4=127.0.0.2
 SERVER_V4=127.0.0.1
 
 # ---- Postfix ---------------------------------------------------------------
-[ -d /etc/postfix.smtpsift-orig ] || cp -a /etc/postfix /etc/postfix.smtpsift-orig
+postfix status >/dev/null 2>&1 && postfix stop
+for f in main.cf master.cf; do
+    [ -e /etc/postfix/$f.smtpsift-orig ] || cp -a /etc/postfix/$f /etc/postfix/$f.smtpsift-orig
+done
+: > /var/log/postfix-smtpsift.log
 install -m 644 "$HERE"/postfix/main.cf "$HERE"/postfix/master.cf \
                "$HERE"/postfix/smtpsift_rcpt_access "$HERE"/postfix/smtpsift_header_checks /etc/postfix/
 postmap /etc/postfix/smtpsift_rcpt_access
 postfix check
-postfix status >/dev/null 2>&1 && postfix reload || postfix start
+postfix start
 sleep 2
 
 # ---- messages --------------------------------------------------------------
@@ -68,5 +73,6 @@ cap dotstuff          lo 'tcp port 25'    -- $PY "$HERE"/smtp_client.py send dot
 sleep 1
 cp /var/log/postfix-smtpsift.log "$OUT/logs/postfix.log" 2>/dev/null || true
 postfix stop
+for f in main.cf master.cf; do cp -a /etc/postfix/$f.smtpsift-orig /etc/postfix/$f; done
 rm -rf "$TMP"
 echo "done; captures in $OUT"

@@ -26,10 +26,15 @@ struct mime_ctx {
     sift_finding_fn finding;
     void *user;
     GMimeParserOptions *opts;
+    GMimeParserOptions *quiet;    /* same without the warning callback */
     size_t n_warnings;
+    const uint8_t *data;          /* the input, borrowed for the parse */
+    size_t len;
+    GMimeMessage *top;
     uint64_t msg_hash_budget;     /* bytes left for hashing embedded messages */
     struct sift_mime_summary *sum;
     size_t cap_headers, cap_addresses, cap_parts;
+    int said_hash_skipped, said_unknown_charset;   /* once per message: bounded findings */
 };
 
 static void ctx_finding(struct mime_ctx *c, const char *rule, enum sift_severity sev,
@@ -54,6 +59,7 @@ static char *detail_item(const char *s)
     if (!s) return g_strdup("");
     size_t n = strlen(s);
     if (n > MIME_DETAIL_ITEM) n = MIME_DETAIL_ITEM;
+    while (n && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ')) n--;
     char *v = g_utf8_make_valid(s, (gssize)n);
     size_t m = strlen(v);
     if (m > MIME_DETAIL_ITEM) {
@@ -387,17 +393,15 @@ static char *dup_lower(const char *s)
     return r;
 }
 
-/* ---- a GMimeStream sink: hashes, counts, keeps a text prefix, bounded ---- */
+/* ---- a GMimeStream sink: hashes, counts, keeps a bounded text prefix ---- */
 
 typedef struct {
     GMimeStream parent;
     GChecksum *ck;
     guint64 n;
-    guint64 limit;            /* writes beyond this fail (-1): aborts the writer */
     struct sift_buf *text;    /* optional: first text_cap bytes */
     size_t text_cap;
     int text_cut;
-    int over;
 } SiftSink;
 typedef struct { GMimeStreamClass parent_class; } SiftSinkClass;
 
@@ -406,7 +410,6 @@ G_DEFINE_TYPE(SiftSink, sift_sink, GMIME_TYPE_STREAM)
 static ssize_t sink_write(GMimeStream *st, const char *buf, size_t len)
 {
     SiftSink *s = (SiftSink *)st;
-    if (len > s->limit - s->n) { s->over = 1; return -1; }
     g_checksum_update(s->ck, (const guchar *)buf, len);
     s->n += len;
     if (s->text) {
@@ -446,7 +449,6 @@ static void sift_sink_class_init(SiftSinkClass *k)
 static void sift_sink_init(SiftSink *s)
 {
     s->ck = g_checksum_new(G_CHECKSUM_SHA256);
-    s->limit = G_MAXUINT64;
 }
 
 static SiftSink *sink_new(void)
@@ -500,25 +502,110 @@ static struct sift_mime_part *add_part(struct mime_ctx *c)
     return p;
 }
 
-/* GMime's iterator calls a non-multipart top-level body "0" and its own
- * descendants "0.x"; we number it "1" as IMAP does (and as GMime numbers the
- * body of an embedded message/rfc822 at "2": "2.1"). */
-static char *part_path(GMimePartIter *it)
+/* Our part paths, as IMAP numbers them: the children of a top-level
+ * multipart are "1", "2", ...; a non-multipart top-level body is "1" (GMime's
+ * iterator says "0"); the body parts of an embedded message at "2" are "2.1",
+ * "2.2" (GMime agrees). When the top-level body is itself message/rfc822,
+ * GMime numbers the embedded message's parts from the root ("1", "2"); we
+ * prefix them with "1." so they do not collide with the message part "1". */
+static char *part_path(const char *p, int top_is_message)
 {
-    char *p = g_mime_part_iter_get_path(it);
-    char *r;
-    if (!p) r = sift_xstrdup("1");
-    else if (!strcmp(p, "0") || !strcmp(p, "")) r = sift_xstrdup("1");
-    else if (!strncmp(p, "0.", 2)) {
-        r = sift_xmalloc(strlen(p) + 1);
-        r[0] = '1';
-        strcpy(r + 1, p + 1);
-    } else r = sift_xstrdup(p);
-    g_free(p);
-    return r;
+    if (top_is_message) {
+        char *r = sift_xmalloc(strlen(p) + 3);
+        memcpy(r, "1.", 2);
+        strcpy(r + 2, p);
+        return r;
+    }
+    if (!strcmp(p, "0") || !*p) return sift_xstrdup("1");
+    return sift_xstrdup(p);
 }
 
-static void record_part(struct mime_ctx *c, GMimeObject *obj, char *path)
+/* Boundaries of every multipart enclosing the object at GMime path gpath
+ * ("2.1.3"), read as parameters (never g_mime_multipart_get_boundary:
+ * gmime#165). Returns the count stored in b (at most cap). */
+static size_t ancestor_boundaries(GMimeMessage *top, const char *gpath, const char **b, size_t cap)
+{
+    size_t n = 0;
+    GMimeObject *cur = g_mime_message_get_mime_part(top);
+    const char *s = gpath;
+    if (!strcmp(gpath, "0")) return 0;          /* the top-level body itself */
+    while (cur && *s) {
+        char *endp;
+        long k = strtol(s, &endp, 10);
+        if (endp == s) break;
+        s = (*endp == '.') ? endp + 1 : endp;
+        if (GMIME_IS_MESSAGE_PART(cur)) {
+            GMimeMessage *m = g_mime_message_part_get_message((GMimeMessagePart *)cur);
+            cur = m ? g_mime_message_get_mime_part(m) : NULL;
+            if (!cur) break;
+        }
+        if (GMIME_IS_MULTIPART(cur)) {
+            const char *bd = g_mime_object_get_content_type_parameter(cur, "boundary");
+            if (bd && *bd) {                     /* keep the innermost cap ones */
+                if (n == cap) { memmove(b, b + 1, (cap - 1) * sizeof *b); n--; }
+                b[n++] = bd;
+            }
+            GMimeMultipart *mp = (GMimeMultipart *)cur;
+            if (k < 1 || k > g_mime_multipart_get_count(mp)) break;
+            cur = g_mime_multipart_get_part(mp, (int)k - 1);
+        }
+        /* else: the single body of a message is component 1 (or top-level "0") */
+    }
+    return n;
+}
+
+static gint64 first_offset(GMimeObject *o)
+{
+    GMimeHeaderList *l = o ? g_mime_object_get_header_list(o) : NULL;
+    if (!l || g_mime_header_list_get_count(l) == 0) return -1;
+    return g_mime_header_get_offset(g_mime_header_list_get_header_at(l, 0));
+}
+
+/* Locates the bytes of the message embedded in message part obj inside the
+ * input: from its first header up to the next boundary line of an enclosing
+ * multipart (the CRLF before it belongs to the boundary, RFC 2046 5.1.1), or
+ * the end of input. Returns 0 if it has no headers to anchor on or the
+ * per-message work bound is spent. */
+static int embedded_span(struct mime_ctx *c, GMimeObject *obj, const char *gpath,
+                         size_t *start, size_t *end)
+{
+    GMimeMessage *inner = g_mime_message_part_get_message((GMimeMessagePart *)obj);
+    if (!inner) return 0;
+    gint64 s1 = first_offset(GMIME_OBJECT(inner));
+    gint64 s2 = first_offset(g_mime_message_get_mime_part(inner));
+    gint64 s = (s1 < 0 || (s2 >= 0 && s2 < s1)) ? s2 : s1;
+    if (s < 0 || (uint64_t)s >= c->len) return 0;
+
+    const char *bd[64];
+    size_t nb = ancestor_boundaries(c->top, gpath, bd, SIFT_ARRAY_LEN(bd));
+    size_t bl[64];
+    for (size_t i = 0; i < nb; i++) bl[i] = strlen(bd[i]);
+
+    const uint8_t *d = c->data;
+    size_t pos = (size_t)s, e = c->len;
+    while (pos < c->len) {                       /* pos is at a line start */
+        if (c->len - pos >= 2 && d[pos] == '-' && d[pos + 1] == '-') {
+            for (size_t i = 0; i < nb; i++)
+                if (c->len - pos - 2 >= bl[i] && !memcmp(d + pos + 2, bd[i], bl[i])) { e = pos; break; }
+            if (e != c->len) break;
+        }
+        const uint8_t *nl = memchr(d + pos, '\n', c->len - pos);
+        if (!nl) break;
+        pos = (size_t)(nl - d) + 1;
+    }
+    if (e != c->len) {                           /* strip the boundary's leading newline */
+        if (e > (size_t)s && d[e - 1] == '\n') e--;
+        if (e > (size_t)s && d[e - 1] == '\r') e--;
+    }
+    uint64_t cost = e - (size_t)s;
+    if (cost > c->msg_hash_budget) return 0;
+    c->msg_hash_budget -= cost;
+    *start = (size_t)s;
+    *end = e;
+    return 1;
+}
+
+static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath, char *path)
 {
     struct sift_mime_part *p = add_part(c);
     p->path = path;
@@ -529,33 +616,30 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, char *path)
     p->charset = dup_trimmed_valid(g_mime_object_get_content_type_parameter(obj, "charset"));
     p->encoding = dup_lower(g_mime_object_get_header(obj, "Content-Transfer-Encoding"));
     p->disposition = dup_lower(g_mime_object_get_disposition(obj));
+    if (GMIME_IS_PART(obj)) p->filename = dup_valid(g_mime_part_get_filename((GMimePart *)obj));
+    else p->filename = dup_valid(g_mime_object_get_content_disposition_parameter(obj, "filename"));
     int is_text = !strncmp(p->content_type, "text/", 5);
     int disp_att = p->disposition && !strcmp(p->disposition, "attachment");
 
-    SiftSink *sink = sink_new();
     if (GMIME_IS_MESSAGE_PART(obj)) {
-        /* The embedded message as GMime writes it back; parsed objects are
-         * written from their raw headers and content, never modified. */
-        GMimeMessage *inner = g_mime_message_part_get_message((GMimeMessagePart *)obj);
-        sink->limit = c->msg_hash_budget;
-        int ok = 1;
-        if (inner && g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, GMIME_STREAM(sink)) < 0)
-            ok = 0;
-        if (sink->over) ok = 0;
-        c->msg_hash_budget -= sink->n;
-        if (ok) {
-            p->size = sink->n;
-            sink_digest(sink, p->sha256);
+        size_t start, end;
+        if (embedded_span(c, obj, gpath, &start, &end)) {
+            char hex[65];
+            sift_sha256_hex(c->data + start, end - start, hex);
+            memcpy(p->sha256, hex, sizeof hex);
+            p->size = end - start;
         } else {
             p->size = 0;
             p->sha256[0] = '\0';
-            ctx_finding(c, "mime_hash_skipped", SIFT_SEV_LOW,
-                        "part %s: embedded message not hashed (work bound reached)", p->path);
+            if (!c->said_hash_skipped++)
+                ctx_finding(c, "mime_hash_skipped", SIFT_SEV_LOW,
+                            "part %s: embedded message bytes not located or work bound reached"
+                            " (reported once per message)", p->path);
         }
-        p->is_attachment = disp_att;
+        p->is_attachment = disp_att || p->filename != NULL;
     } else {
         GMimePart *part = (GMimePart *)obj;
-        p->filename = dup_valid(g_mime_part_get_filename(part));
+        SiftSink *sink = sink_new();
         struct sift_buf text = {0};
         if (is_text) { sink->text = &text; sink->text_cap = MIME_TEXT_CAP; }
         decode_leaf(part, sink);
@@ -575,38 +659,48 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, char *path)
                 ctx_finding(c, "mime_text_truncated", SIFT_SEV_INFO,
                             "part %s: text kept up to %u bytes of %llu", p->path,
                             MIME_TEXT_CAP, (unsigned long long)p->size);
-            if (unknown) {
+            if (unknown && !c->said_unknown_charset++) {
                 char *it = detail_item(p->charset);
                 ctx_finding(c, "mime_unknown_charset", SIFT_SEV_LOW,
-                            "part %s: charset \"%s\" unknown; decoded as UTF-8 or windows-1252",
+                            "part %s: charset \"%s\" unknown; decoded as UTF-8 or windows-1252"
+                            " (reported once per message)",
                             p->path, it);
                 g_free(it);
             }
             sift_buf_free(&text);
         }
         p->is_attachment = disp_att || p->filename || !is_text;
+        g_object_unref(sink);
     }
-    g_object_unref(sink);
     if (p->is_attachment) c->sum->n_attachments++;
 }
 
 static void walk_parts(struct mime_ctx *c, GMimeMessage *msg)
 {
-    if (!g_mime_message_get_mime_part(msg)) return;
-    GMimePartIter *it = g_mime_part_iter_new(GMIME_OBJECT(msg));
+    GMimeObject *body = g_mime_message_get_mime_part(msg);           /* borrowed */
+    if (!body) return;
+    int top_is_message = GMIME_IS_MESSAGE_PART(body);
     size_t n = 0;
+    if (top_is_message) {       /* the iterator skips it: record it here */
+        record_part(c, body, "0", sift_xstrdup("1"));
+        n++;
+    }
+    GMimePartIter *it = g_mime_part_iter_new(GMIME_OBJECT(msg));
     if (g_mime_part_iter_is_valid(it)) {
         do {
             GMimeObject *cur = g_mime_part_iter_get_current(it);       /* borrowed */
             if (!cur || GMIME_IS_MULTIPART(cur)) continue;
+            if (!GMIME_IS_PART(cur) && !GMIME_IS_MESSAGE_PART(cur)) continue;
             if (n == MIME_MAX_PARTS) {
                 ctx_finding(c, "mime_too_many_parts", SIFT_SEV_MEDIUM,
                             "more than %d MIME parts; the rest were not examined", MIME_MAX_PARTS);
                 break;
             }
             n++;
-            if (GMIME_IS_PART(cur) || GMIME_IS_MESSAGE_PART(cur))
-                record_part(c, cur, part_path(it));
+            char *gpath = g_mime_part_iter_get_path(it);
+            const char *gp = gpath ? gpath : "0";
+            record_part(c, cur, gp, part_path(gp, top_is_message));
+            g_free(gpath);
         } while (g_mime_part_iter_next(it));
     }
     g_mime_part_iter_free(it);
@@ -697,7 +791,10 @@ static void parse_addresses(struct mime_ctx *c, const char *field, GMimeHeader *
     if (!raw) return;
     char *unfolded = g_mime_utils_header_unfold(raw);
     char *fixed = rfc2047_fix_runs(unfolded);
-    InternetAddressList *l = internet_address_list_parse(c->opts, fixed ? fixed : unfolded);
+    /* GMime already parsed (and warned about) the fields it knows while
+     * constructing the message; only Return-Path is new to it. */
+    GMimeParserOptions *o = strcmp(field, "return-path") ? c->quiet : c->opts;
+    InternetAddressList *l = internet_address_list_parse(o, fixed ? fixed : unfolded);
     size_t before = c->sum->n_addresses;
     if (l) {
         add_address_list(c, field, l, NULL);
@@ -765,12 +862,14 @@ struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
                                           sift_finding_fn finding, void *user)
 {
     struct sift_mime_summary *s = sift_xcalloc(1, sizeof *s);
-    struct mime_ctx c = { .finding = finding, .user = user, .sum = s };
+    struct mime_ctx c = { .finding = finding, .user = user, .sum = s, .data = data, .len = len };
     c.msg_hash_budget = (uint64_t)len * 4 + (1u << 20);
     static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
     c.opts = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(c.opts, fallback);
     g_mime_parser_options_set_warning_callback(c.opts, on_gmime_warning, &c);
+    c.quiet = g_mime_parser_options_new();
+    g_mime_parser_options_set_fallback_charsets(c.quiet, fallback);
 
     /* The mem stream copies the input, so data stays borrowed for the call only. */
     GMimeStream *st = g_mime_stream_mem_new_with_buffer(len ? (const char *)data : "", len);
@@ -782,9 +881,11 @@ struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
         ctx_finding(&c, "mime_parse_failed", SIFT_SEV_MEDIUM,
                     "GMime could not parse %zu bytes as a message", len);
         g_mime_parser_options_free(c.opts);
+        g_mime_parser_options_free(c.quiet);
         return s;
     }
     s->parsed = 1;
+    c.top = msg;
     collect_headers(&c, msg);
 
     const char *v = first_value(s, "Subject");
@@ -801,6 +902,7 @@ struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
 
     g_object_unref(msg);
     g_mime_parser_options_free(c.opts);
+    g_mime_parser_options_free(c.quiet);
     return s;
 }
 

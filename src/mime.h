@@ -9,7 +9,7 @@
 
 struct sift_mime_header {
     char *name;          /* as written (case kept) */
-    char *value;         /* unfolded, RFC 2047-decoded, valid UTF-8 */
+    char *value;         /* unfolded, RFC 2047-decoded (gmime#133 worked around), valid UTF-8 */
     uint8_t *raw;        /* exact bytes after "Name:" up to and including folding, without final CRLF */
     size_t raw_len;
 };
@@ -18,34 +18,44 @@ struct sift_mime_address {
     char *field;         /* lower-case header name: "from","to","cc","bcc","reply-to","sender","return-path" */
     char *name;          /* decoded display name, NULL if none */
     char *address;       /* addr-spec (as written; UTF-8 allowed), "" if empty */
-    char *group;         /* group display name if inside a group, else NULL */
+    char *group;         /* group display name if inside a group, else NULL; an empty group
+                          * ("undisclosed-recipients:;") is one entry with address "" */
 };
 
 struct sift_mime_part {
-    char *path;          /* position in the MIME tree: "1", "2.1" ("0" for a single-part message body) */
+    char *path;          /* position in the MIME tree, IMAP-style: children of a top-level multipart
+                          * are "1", "2", ...; a non-multipart top-level body is "1"; the body parts
+                          * of an embedded message at "2" are "2.1", "2.2" (a single-part one "2.1") */
     char *content_type;  /* "text/plain" (lower-case type/subtype) */
     char *charset;       /* declared charset or NULL */
     char *encoding;      /* Content-Transfer-Encoding as declared (lower-case) or NULL */
     char *disposition;   /* "inline"/"attachment" or NULL */
     char *filename;      /* decoded (RFC 2231/2047) filename or NULL; attacker-controlled */
-    uint64_t size;       /* decoded size in bytes */
-    char sha256[65];     /* of the decoded bytes, lower-case hex */
-    int is_attachment;   /* disposition attachment, or a filename, or non-text leaf */
-    char *text;          /* for text/ parts: decoded body as valid UTF-8 (capped), else NULL */
+    uint64_t size;       /* decoded size in bytes; message/rfc822: the embedded message's bytes as
+                          * on the wire (first header up to the enclosing boundary's CRLF) */
+    char sha256[65];     /* of the same bytes, lower-case hex; "" (size 0) only for a message/rfc822
+                          * part that could not be located or exceeded the work bound
+                          * (finding "mime_hash_skipped") */
+    int is_attachment;   /* leaf: disposition attachment, or a filename, or not a text type;
+                          * message/rfc822: disposition attachment or a filename */
+    char *text;          /* for text/ parts: decoded body as valid UTF-8, at most 1 MiB (finding
+                          * "mime_text_truncated" if cut); declared charset, else UTF-8 if valid,
+                          * else windows-1252; bad bytes become U+FFFD, never dropped. Else NULL */
 };
 
 struct sift_mime_summary {
     int parsed;                       /* 0 if GMime could not build a message (raw kept elsewhere) */
     struct sift_mime_header *headers; size_t n_headers;   /* top-level headers in order, duplicates kept */
     struct sift_mime_address *addresses; size_t n_addresses;
-    struct sift_mime_part *parts; size_t n_parts;         /* leaves and message/rfc822 parts, tree order */
+    struct sift_mime_part *parts; size_t n_parts;         /* leaves and message/rfc822 parts, tree order,
+                                                             at most 10,000 ("mime_too_many_parts") */
     char *subject;                    /* decoded, NULL if none */
     char *from_addr, *from_name;      /* first From mailbox */
     char *date;                       /* Date header as written (trimmed), NULL if none */
     int64_t date_unix;                /* parsed Date in seconds; valid only if has_date */
     int has_date;
     char *message_id;                 /* Message-ID without <>, NULL if none */
-    char *in_reply_to;                /* NULL if none */
+    char *in_reply_to;                /* as written (trimmed, <> kept), NULL if none */
     size_t n_attachments;
 };
 
@@ -53,11 +63,14 @@ struct sift_mime_summary {
 void sift_mime_init(void);
 void sift_mime_shutdown(void);
 
-/* Parse len bytes of a message (borrowed for the call; not modified). Never
- * returns NULL. GMime parser warnings and decoding problems are reported via
- * finding (may be NULL) with stable rule names (e.g. "mime_parse_failed",
- * "mime_invalid_header", "mime_truncated"). The result is owned by the
- * caller: free with sift_mime_free. */
+/* Parse len bytes of a message (borrowed for the call; not modified; data may
+ * be NULL if len is 0). Never returns NULL. GMime parser warnings and decoding
+ * problems are reported via finding (may be NULL) with stable rule names
+ * (e.g. "mime_parse_failed", "mime_invalid_header", "mime_truncated",
+ * "mime_8bit_header", "mime_invalid_address"; at most 200 parser warnings per
+ * message, then "mime_too_many_warnings"); where is always NULL. The result
+ * is owned by the caller: free with sift_mime_free. Call only between
+ * sift_mime_init and sift_mime_shutdown. */
 struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
                                           sift_finding_fn finding, void *user);
 void sift_mime_free(struct sift_mime_summary *m);

@@ -34,7 +34,7 @@ static size_t tcp_seg(uint8_t *p, uint16_t sport, uint16_t dport, uint32_t seq, 
     memset(p, 0, 20);
     w16(p, sport); w16(p + 2, dport); w32(p + 4, seq); w32(p + 8, ack);
     p[12] = 5 << 4; p[13] = flags; w16(p + 14, 65535);
-    memcpy(p + 20, pay, n);
+    if (n) memcpy(p + 20, pay, n);
     return 20 + n;
 }
 

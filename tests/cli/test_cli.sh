@@ -1,0 +1,122 @@
+#!/bin/bash
+# CLI behaviour a user relies on: bad input gets one clear line naming the
+# file and exit code 1 while good input is kept; re-ingest duplicates nothing;
+# directories; rotated files read as one continuous capture; query formats;
+# usage errors exit 2; SIGINT commits what was finished.
+set -uo pipefail
+bin=$1
+samples=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 passes=0
+
+ok()   { passes=$((passes + 1)); }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+expect_eq() {  # name expected actual
+    if [ "$2" == "$3" ]; then ok; else fail "$1: expected [$2] got [$3]"; fi
+}
+expect_match() {  # name regex text
+    if [[ "$3" =~ $2 ]]; then ok; else fail "$1: [$3] does not match /$2/"; fi
+}
+q() { "$bin" query --csv -d "$1" "$2" | tail -n +2 | tr -d '\r'; }
+
+# --- usage ---
+"$bin" >/dev/null 2>&1; expect_eq "no args exit" 2 $?
+"$bin" frobnicate >/dev/null 2>&1; expect_eq "unknown command exit" 2 $?
+"$bin" ingest -d "$tmp/u.db" >/dev/null 2>&1; expect_eq "ingest without path exit" 2 $?
+"$bin" query -d "$tmp/none.db" "SELECT 1" >/dev/null 2>&1; expect_eq "query missing db exit" 1 $?
+expect_match "--version" '^smtpsift [0-9]+\.[0-9]+\.[0-9]+$' "$("$bin" --version)"
+
+# --- bad inputs: one line naming the file, exit 1 ---
+echo "this is not a capture file" > "$tmp/notes.txt"
+: > "$tmp/empty.pcap"
+err=$("$bin" ingest -q -d "$tmp/bad.db" "$tmp/notes.txt" 2>&1); rc=$?
+expect_eq "not a capture exit" 1 $rc
+expect_match "not a capture message" "notes\.txt: .+" "$err"
+expect_eq "not a capture one line" 1 "$(printf '%s\n' "$err" | wc -l)"
+err=$("$bin" ingest -q -d "$tmp/bad.db" "$tmp/empty.pcap" 2>&1); rc=$?
+expect_eq "empty file exit" 1 $rc
+expect_match "empty file message" "empty\.pcap: .+" "$err"
+err=$("$bin" ingest -q -d "$tmp/bad.db" "$tmp/does-not-exist.pcap" 2>&1); rc=$?
+expect_eq "missing file exit" 1 $rc
+expect_match "missing file message" "does-not-exist\.pcap: cannot read: No such file" "$err"
+# A bad file among good ones: the good one is still ingested.
+err=$("$bin" ingest -q -d "$tmp/mixed.db" "$tmp/notes.txt" "$samples/basic.pcap" 2>&1); rc=$?
+expect_eq "mixed exit" 1 $rc
+expect_eq "mixed: good file kept" 1 "$(q "$tmp/mixed.db" "SELECT count(*) FROM messages WHERE has_content")"
+
+# Not a smtpsift database.
+echo "CREATE TABLE t(x);" | sqlite3 "$tmp/other.db" 2>/dev/null || python3 -c "import sqlite3; sqlite3.connect('$tmp/other.db').execute('CREATE TABLE t(x)')"
+err=$("$bin" ingest -q -d "$tmp/other.db" "$samples/basic.pcap" 2>&1); rc=$?
+expect_eq "foreign db exit" 1 $rc
+expect_match "foreign db message" "other\.db: not a smtpsift database" "$err"
+
+# --- truncated capture: cut inside the last packet ---
+size=$(stat -c %s "$samples/multi_txn.pcap")
+head -c $((size - 20)) "$samples/multi_txn.pcap" > "$tmp/cut.pcap"
+err=$("$bin" ingest -q -d "$tmp/cut.db" "$tmp/cut.pcap" 2>&1); rc=$?
+expect_eq "truncated exit" 1 $rc
+expect_match "truncated message" "cut\.pcap: .*truncated" "$err"
+expect_eq "truncated: capture status" truncated "$(q "$tmp/cut.db" "SELECT status FROM captures")"
+expect_eq "truncated: finding" 1 "$(q "$tmp/cut.db" "SELECT count(*) FROM findings WHERE rule='capture_truncated'")"
+expect_eq "truncated: messages before the cut kept" 3 "$(q "$tmp/cut.db" "SELECT count(*) FROM messages WHERE has_content")"
+
+# --- re-ingest duplicates nothing ---
+"$bin" ingest -q -d "$tmp/re.db" "$samples/basic.pcap" "$samples/multi_txn.pcap"; expect_eq "first ingest exit" 0 $?
+before=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)")
+err=$("$bin" ingest -d "$tmp/re.db" "$samples/basic.pcap" "$samples/multi_txn.pcap" 2>&1); rc=$?
+expect_eq "second ingest exit" 0 $rc
+expect_match "second ingest says skipped" "basic\.pcap: already ingested" "$err"
+after=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)")
+expect_eq "re-ingest row counts" "$before" "$after"
+expect_eq "re-ingest captures" 2 "$(q "$tmp/re.db" "SELECT count(*) FROM captures")"
+
+# --- a directory is its capture files in name order ---
+mkdir "$tmp/dir"
+cp "$samples/basic.pcap" "$tmp/dir/b.pcap"
+cp "$samples/multi_txn.pcap" "$tmp/dir/a.pcap"
+cp "$tmp/notes.txt" "$tmp/dir/readme.txt"
+"$bin" ingest -q -d "$tmp/dir.db" "$tmp/dir"; expect_eq "directory exit" 0 $?
+expect_eq "directory order" "$tmp/dir/a.pcap $tmp/dir/b.pcap" "$(q "$tmp/dir.db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM captures ORDER BY file_index)")"
+
+# --- rotated files are one continuous capture ---
+python3 - "$samples/multi_txn.pcap" "$tmp/part1.pcap" "$tmp/part2.pcap" <<'PY'
+import struct, sys
+src, a, b = sys.argv[1:4]
+data = open(src, 'rb').read()
+hdr, off, recs = data[:24], 24, []
+endian = '<' if data[:4] == b'\xd4\xc3\xb2\xa1' else '>'
+while off + 16 <= len(data):
+    incl = struct.unpack(endian + 'I', data[off + 8:off + 12])[0]
+    recs.append(data[off:off + 16 + incl]); off += 16 + incl
+half = len(recs) // 2
+open(a, 'wb').write(hdr + b''.join(recs[:half]))
+open(b, 'wb').write(hdr + b''.join(recs[half:]))
+PY
+"$bin" ingest -q -d "$tmp/rot.db" "$tmp/part1.pcap" "$tmp/part2.pcap"; expect_eq "rotated exit" 0 $?
+"$bin" ingest -q -d "$tmp/whole.db" "$samples/multi_txn.pcap"
+expect_eq "rotated: one session" 1 "$(q "$tmp/rot.db" "SELECT count(*) FROM sessions")"
+expect_eq "rotated: same messages as whole file" \
+    "$(q "$tmp/whole.db" "SELECT group_concat(sha256) FROM (SELECT sha256 FROM messages ORDER BY id)")" \
+    "$(q "$tmp/rot.db" "SELECT group_concat(sha256) FROM (SELECT sha256 FROM messages ORDER BY id)")"
+expect_eq "rotated: session spans both captures" "1:2" \
+    "$(q "$tmp/rot.db" "SELECT capture_id||':'||last_capture_id FROM sessions")"
+
+# --- query output formats ---
+out=$("$bin" query -d "$tmp/whole.db" "SELECT 1 AS one, 'a' AS txt")
+expect_eq "table format" $'one  txt\n---  ---\n1    a' "$out"
+out=$("$bin" query --json -d "$tmp/whole.db" "SELECT 1 AS one, 'a\"b' AS txt, NULL AS n")
+expect_eq "json format" $'[\n  {"one": 1, "txt": "a\\"b", "n": null}\n]' "$out"
+out=$("$bin" query --csv -d "$tmp/whole.db" "SELECT 'x,y' AS a, 2 AS b" | tr -d '\r')
+expect_eq "csv format" $'a,b\n"x,y",2' "$out"
+"$bin" query -d "$tmp/whole.db" "SELECT nosuch FROM messages" >/dev/null 2>"$tmp/qerr"; rc=$?
+expect_eq "bad SQL exit" 1 $rc
+expect_match "bad SQL message" "no such column: nosuch" "$(cat "$tmp/qerr")"
+"$bin" query -d "$tmp/whole.db" "DELETE FROM messages" >/dev/null 2>&1
+expect_eq "query is read-only" 3 "$(q "$tmp/whole.db" "SELECT count(*) FROM messages WHERE has_content")"
+
+# --- database and files are private to the owner ---
+expect_eq "db mode" 600 "$(stat -c %a "$tmp/whole.db")"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
