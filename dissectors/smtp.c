@@ -66,7 +66,7 @@ enum rule {
     R_MESSAGE_TOO_LARGE, R_DATA_REPLY_BEFORE_TERMINATOR, R_CONTENT_BEFORE_354,
     R_DATA_WITHOUT_MAIL, R_BDAT_BAD_SIZE, R_STARTTLS_PLAINTEXT_INJECTION, R_DATA_AFTER_QUIT,
     R_BARE_LF, R_BARE_CR, R_LINE_TOO_LONG, R_LINE_CUT, R_TOO_MANY_PENDING, R_HOLD_OVERFLOW,
-    R_UNSOLICITED_421, R_CAPTURE_GAP,
+    R_UNSOLICITED_421, R_CAPTURE_GAP, R_CONTENT_NEVER_ACCEPTED, R_REPLY_RESYNC,
     R_COUNT
 };
 
@@ -102,6 +102,8 @@ static const struct { const char *name; enum sift_severity sev; } rules[R_COUNT]
     [R_HOLD_OVERFLOW] = { "hold_overflow", SIFT_SEV_MEDIUM },
     [R_UNSOLICITED_421] = { "unsolicited_421", SIFT_SEV_INFO },
     [R_CAPTURE_GAP] = { "capture_gap", SIFT_SEV_MEDIUM },
+    [R_CONTENT_NEVER_ACCEPTED] = { "content_never_accepted", SIFT_SEV_LOW },
+    [R_REPLY_RESYNC] = { "reply_resync", SIFT_SEV_LOW },
 };
 
 /* A transaction under construction plus what decides when and how it is emitted. */
@@ -123,6 +125,8 @@ struct pcmd {
     size_t line_len;
     struct sift_pktref pkt;
     struct otxn *ot;         /* holds a reference when non-NULL */
+    struct otxn *prev_ot;    /* MAIL: the transaction it would replace; HELO/EHLO: the one it
+                                would reset. Decided on the reply; holds a reference. */
     size_t rcpt_idx;         /* RCPT: index in ot->t->rcpts, SIZE_MAX if not kept */
     int bdat_last;
     int inter_code;
@@ -156,6 +160,8 @@ struct sift_smtp {
     int long_flagged[3];                 /* command, reply, text */
     unsigned rule_n[R_COUNT];
     int quit_flagged, pipelining_flagged;
+    int server_spoke;                    /* any server byte seen */
+    int server_closing;                  /* last reply was 221, 421 or 521 */
 
     struct pcmd *q;                      /* ring of pending commands */
     size_t q_cap, q_head, q_len;
@@ -277,9 +283,6 @@ static void txn_emit(struct sift_smtp *s, struct otxn *ot)
         t->disposition = SIFT_SMTP_INCOMPLETE;
     else {
         t->disposition = SIFT_SMTP_ABORTED;
-        if (ot->reason == RS_MAIL && t->mail_reply_code >= 200 && t->mail_reply_code < 300)
-            finding(s, R_NESTED_MAIL, &t->last_pkt,
-                    "MAIL while transaction %u was open", (unsigned)t->index);
     }
     if (t->has_content && ot->reason == RS_CLOSE && !ot->final_seen && !t->terminator)
         t->truncated = 1;
@@ -417,8 +420,13 @@ static void q_drop_oldest(struct sift_smtp *s)
     struct pcmd pc;
     q_pop(s, &pc);
     if (pc.kind != K_GREETING) emit_cmd(s, &pc, NULL, NULL);
-    struct otxn *ot = pc.ot;
+    struct otxn *ot = pc.ot, *prev = pc.prev_ot;
+    enum kind kind = pc.kind;
     pcmd_free(&pc);
+    if (prev) {   /* no reply: assume the command did what it asked */
+        txn_close(s, prev, kind == K_MAIL ? RS_MAIL : RS_HELO);
+        txn_unref(s, prev);
+    }
     txn_unref(s, ot);
 }
 
@@ -484,6 +492,20 @@ static void replay_hold(struct sift_smtp *s)
 }
 
 /* Keep client bytes while waiting for the reply that decides what they are. */
+/* No reply came to the AUTH or STARTTLS whose bytes are held, and none is coming
+ * (bound hit, or end of connection). Bytes that look like a TLS record mean TLS
+ * started; otherwise they are read as command lines, so nothing the client sent
+ * is lost (a SASL response then shows up as an unknown command). */
+static void release_unanswered_hold(struct sift_smtp *s)
+{
+    if (s->hold.len >= 3 && s->hold.data[0] == 0x16 && s->hold.data[1] == 0x03) {
+        set_state(s, ST_TLS);
+        return;
+    }
+    set_state(s, ST_COMMAND);
+    replay_hold(s);
+}
+
 static void hold_append(struct sift_smtp *s, const uint8_t *data, size_t len,
                         const struct sift_pktref *pkt)
 {
@@ -500,11 +522,10 @@ static void hold_append(struct sift_smtp *s, const uint8_t *data, size_t len,
                 return;
             }
         }
-        if (!s->hold_flagged) {
-            s->hold_flagged = 1;
-            finding(s, R_HOLD_OVERFLOW, pkt, "over %u client bytes before a reply; dropped",
-                    HOLD_MAX);
-        }
+        finding(s, R_HOLD_OVERFLOW, pkt, "over %u client bytes before the reply to %s",
+                HOLD_MAX, s->hold_kind == K_AUTH ? "AUTH" : "STARTTLS");
+        release_unanswered_hold(s);
+        client_bytes(s, data, len, pkt);
         return;
     }
     if (s->n_segs == 0 || !pkt_eq(&s->segs[s->n_segs - 1].pkt, pk(pkt))) {
@@ -791,15 +812,26 @@ static void client_command(struct sift_smtp *s, const struct sift_line *ln,
     switch (pc->kind) {
     case K_HELO:
     case K_EHLO:
-        free(s->info.helo_verb);
-        free(s->info.helo_name);
-        s->info.helo_verb = sift_xstrdup(pc->verb);
-        s->info.helo_name = sift_xstrdup(pc->args);
-        txn_close(s, s->cur, RS_HELO);
+        /* Recorded now only if nothing better is known; a 2xx reply confirms it, and
+         * only a 2xx reply resets the open transaction (a refused EHLO keeps it). */
+        if (!s->info.helo_verb) {
+            s->info.helo_verb = sift_xstrdup(pc->verb);
+            s->info.helo_name = sift_xstrdup(pc->args);
+        }
+        if (s->cur) {
+            pc->prev_ot = s->cur;
+            pc->prev_ot->refs++;
+        }
         break;
     case K_MAIL: {
-        txn_close(s, s->cur, RS_MAIL);
+        /* A MAIL inside an open transaction: the server decides. 2xx ends the old one
+         * (nested_mail), a refusal keeps it open (see merge_refused_mail). */
+        struct otxn *prev = s->cur;
         struct otxn *ot = txn_new(s, pkt);
+        if (prev) {
+            pc->prev_ot = prev;
+            prev->refs++;
+        }
         struct sift_smtp_txn *t = ot->t;
         const char *raw = after_keyword(s, pc->args, "FROM", pkt);
         t->mail_from_raw = sift_xstrdup(raw);
@@ -1029,12 +1061,71 @@ static void set_text(char **slot, const struct reply *r)
     *slot = sift_xstrdup(r->text.data ? (const char *)r->text.data : "");
 }
 
+/* A MAIL sent inside open transaction a was refused: it never started a transaction,
+ * so b (created optimistically) is folded back into a. The RCPT/DATA/BDAT commands
+ * pipelined behind it belong to a, as the server saw them. b is freed unemitted; the
+ * refused MAIL stays visible in the commands with its reply. */
+static void merge_refused_mail(struct sift_smtp *s, struct otxn *a, struct otxn *b)
+{
+    struct sift_smtp_txn *ta = a->t, *tb = b->t;
+    size_t base = ta->n_rcpts;
+    for (size_t i = 0; i < tb->n_rcpts; i++) {
+        if (ta->n_rcpts >= s->lim.max_rcpts) {
+            ta->rcpts_dropped++;
+            free(tb->rcpts[i].address);
+            free(tb->rcpts[i].raw);
+            free(tb->rcpts[i].params);
+            free(tb->rcpts[i].reply_text);
+            continue;
+        }
+        if (ta->n_rcpts == 0 || (ta->n_rcpts >= 4 && (ta->n_rcpts & (ta->n_rcpts - 1)) == 0))
+            ta->rcpts = sift_xrealloc(ta->rcpts, (ta->n_rcpts ? ta->n_rcpts * 2 : 4) * sizeof *ta->rcpts);
+        ta->rcpts[ta->n_rcpts++] = tb->rcpts[i];
+    }
+    ta->rcpts_dropped += tb->rcpts_dropped;
+    tb->n_rcpts = 0;
+    for (size_t i = 0; i < s->q_len; i++) {
+        struct pcmd *q = q_at(s, i);
+        if (q->prev_ot == b) {
+            q->prev_ot = a;
+            a->refs++;
+            b->refs--;
+        }
+        if (q->ot == b) {
+            q->ot = a;
+            a->refs++;
+            b->refs--;
+            if (q->rcpt_idx != SIZE_MAX) {
+                q->rcpt_idx += base;
+                if (q->rcpt_idx >= ta->n_rcpts) q->rcpt_idx = SIZE_MAX;
+            }
+        }
+    }
+    for (size_t i = 0; i < s->tx_len; i++)   /* first, so nothing below can emit b */
+        if (s->tx[i] == b) {
+            memmove(s->tx + i, s->tx + i + 1, (s->tx_len - i - 1) * sizeof *s->tx);
+            s->tx_len--;
+            break;
+        }
+    if (s->cur == b) s->cur = a;
+    if (b->closed && !a->closed) {   /* e.g. BDAT LAST already closed it */
+        a->closed = 1;
+        a->reason = b->reason;
+    }
+    if (s->content_ot == b) content_target(s, a);
+    if (tb->index + 1 == s->next_txn) s->next_txn--;
+    if (s->info.n_txns) s->info.n_txns--;
+    sift_smtp_txn_free(tb);
+    free(b);
+}
+
 /* A complete reply (final line seen, or flushed at close): match it to the oldest
  * pending command and apply its effect. */
 static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
 {
     struct reply *r = &s->rep;
     int code = r->code;
+    s->server_closing = code == 221 || code == 421 || code == 521;
     if (code < 200 || code > 559)
         finding(s, R_REPLY_CODE_INVALID, pkt, "reply code %03d outside 200-559", code);
     if (r->mismatch)
@@ -1075,6 +1166,23 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
         struct pcmd g;
         q_pop(s, &g);
         pcmd_free(&g);
+    }
+
+    /* Some codes answer one command only (354 DATA, 334/235 AUTH, 221 QUIT). If such a
+     * reply arrives while another command heads the queue and the right one waits
+     * behind it, the replies in between were lost or merged (an unterminated line):
+     * the commands before it are emitted unanswered and matching goes on in step. */
+    enum kind only = code == 354 ? K_DATA : (code == 334 || code == 235) ? K_AUTH
+                   : code == 221 ? K_QUIT : K_UNKNOWN;
+    if (only != K_UNKNOWN && s->q_len > 1 && q_at(s, 0)->kind != only &&
+        !((s->state == ST_HOLD || s->state == ST_SASL) && s->hold_seq == q_at(s, 0)->seq)) {
+        size_t k = 1;
+        while (k < s->q_len && q_at(s, k)->kind != only) k++;
+        if (k < s->q_len) {
+            finding(s, R_REPLY_RESYNC, pkt, "reply %03d belongs to a later %s: %zu command%s left unanswered",
+                    code, q_at(s, k)->verb ? q_at(s, k)->verb : "command", k, k == 1 ? "" : "s");
+            while (k--) q_drop_oldest(s);
+        }
     }
 
     if (s->q_len == 0) {
@@ -1130,11 +1238,35 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
         break;
     case K_EHLO:
         if (code >= 200 && code < 300) set_extensions(s, text);
+        /* fall through */
+    case K_HELO:
+        if (code >= 200 && code < 300) {
+            free(s->info.helo_verb);
+            free(s->info.helo_name);
+            s->info.helo_verb = sift_xstrdup(pc.verb);
+            s->info.helo_name = sift_xstrdup(pc.args ? pc.args : "");
+            if (pc.prev_ot) txn_close(s, pc.prev_ot, RS_HELO);
+        }
         break;
     case K_MAIL:
         if (t) {
             t->mail_reply_code = code;
             set_text(&t->mail_reply_text, r);
+        }
+        if (pc.prev_ot) {
+            int pc_code = pc.prev_ot->t->mail_reply_code;
+            if (!pc.prev_ot->closed && (pc_code == 0 || (pc_code >= 200 && pc_code < 300)))
+                finding(s, R_NESTED_MAIL, pk(&pc.pkt), "MAIL while transaction %u was open (server replied %03d)",
+                        (unsigned)pc.prev_ot->t->index, code);
+            if (code >= 400 && code < 600 && ot && !pc.prev_ot->closed && !ot->final_seen &&
+                !ot->t->has_content) {
+                merge_refused_mail(s, pc.prev_ot, ot);
+                pc.ot = NULL;
+                ot = NULL;
+                t = NULL;
+            } else {
+                txn_close(s, pc.prev_ot, RS_MAIL);
+            }
         }
         break;
     case K_RCPT:
@@ -1177,8 +1309,10 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
     }
 
     enum kind kind = pc.kind;
+    struct otxn *prev = pc.prev_ot;
     emit_cmd(s, &pc, r, pkt);
     pcmd_free(&pc);
+    txn_unref(s, prev);
     if (data_final) txn_close(s, ot, RS_DONE);
     if (kind == K_MAIL && code >= 400) txn_close(s, ot, RS_REJECT);
     txn_unref(s, ot);
@@ -1268,6 +1402,7 @@ static void server_line(struct sift_smtp *s, const struct sift_line *ln,
 static void server_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
                          const struct sift_pktref *pkt)
 {
+    if (len) s->server_spoke = 1;
     while (len && s->state != ST_TLS && s->state != ST_CLOSED) {
         struct sift_line ln;
         size_t n = sift_linebuf_take(&s->lb[SIFT_DIR_S2C], data, len, &ln);
@@ -1279,10 +1414,22 @@ static void server_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
 
 /* ---------- public API ---------- */
 
+/* Case-insensitive search for an ASCII word in n bytes. */
+static int contains_ci(const uint8_t *p, size_t n, const char *word)
+{
+    size_t w = strlen(word);
+    for (size_t i = 0; i + w <= n; i++) {
+        size_t j = 0;
+        while (j < w && toupper(p[i + j]) == (unsigned char)word[j]) j++;
+        if (j == w) return 1;
+    }
+    return 0;
+}
+
 int sift_smtp_probe(const uint8_t *data, size_t len, enum sift_dir dir)
 {
     static const char *const srv[] = { "220 ", "220-", "421 ", "421-", "554 ", "554-" };
-    static const char *const cli[] = { "EHLO ", "HELO ", "LHLO " };
+    static const char *const cli[] = { "EHLO ", "HELO ", "LHLO ", "EHLO\r", "HELO\r", "EHLO\n", "HELO\n" };
     const char *const *pat = dir == SIFT_DIR_S2C ? srv : cli;
     size_t npat = dir == SIFT_DIR_S2C ? SIFT_ARRAY_LEN(srv) : SIFT_ARRAY_LEN(cli);
     int need_more = 0;
@@ -1291,12 +1438,33 @@ int sift_smtp_probe(const uint8_t *data, size_t len, enum sift_dir dir)
         for (j = 0; j < n; j++)
             if (toupper(data[j]) != (unsigned char)pat[i][j]) break;
         if (j < n) continue;
-        if (len >= pl) return 1;
-        need_more = 1;
+        if (len < pl) { need_more = 1; continue; }
+        if (dir == SIFT_DIR_C2S) return 1;
+        /* FTP servers greet with 220 too: look at the whole first line. */
+        const uint8_t *eol = memchr(data, '\n', len);
+        size_t line = eol ? (size_t)(eol - data) : len;
+        if (!eol && len < 512) return -1;
+        if (contains_ci(data, line, "FTP") && !contains_ci(data, line, "SMTP")) return 0;
+        return 1;
     }
-    /* A bare "220\r\n" greeting or "EHLO\r\n" is still SMTP-shaped enough. */
+    /* A bare "220\r\n" greeting is still SMTP-shaped enough. */
     if (len >= 5 && dir == SIFT_DIR_S2C && memcmp(data, "220\r\n", 5) == 0) return 1;
+    if (dir == SIFT_DIR_S2C && len < 5 && memcmp(data, "220\r\n", len) == 0) return -1;
     return need_more ? -1 : 0;
+}
+
+int sift_smtp_probe_verb(const uint8_t *data, size_t len)
+{
+    static const char *const verbs_weak[] = { "MAIL FROM:", "RCPT TO:", "DATA\r", "DATA\n", "QUIT\r",
+        "QUIT\n", "RSET\r", "RSET\n", "NOOP", "STARTTLS", "AUTH ", "VRFY ", "EXPN ", "HELP", "BDAT " };
+    for (size_t i = 0; i < SIFT_ARRAY_LEN(verbs_weak); i++) {
+        size_t pl = strlen(verbs_weak[i]), j;
+        if (len < pl) continue;
+        for (j = 0; j < pl; j++)
+            if (toupper(data[j]) != (unsigned char)verbs_weak[i][j]) break;
+        if (j == pl) return 1;
+    }
+    return 0;
 }
 
 struct sift_smtp *sift_smtp_new(const struct sift_smtp_sink *sink, const struct sift_smtp_limits *limits)
@@ -1354,8 +1522,16 @@ void sift_smtp_close(struct sift_smtp *s, const struct sift_pktref *last)
             complete_reply(s, last);
         }
     }
-    if (s->state == ST_HOLD && s->hold_kind == K_DATA && s->hold.len) {
-        /* No reply to DATA but bytes after it: take them as content, as without replies. */
+    if (s->state == ST_HOLD && s->hold_kind != K_DATA && s->hold.len)
+        release_unanswered_hold(s);
+    if (s->state == ST_HOLD && s->hold_kind == K_DATA && s->hold.len && s->server_closing) {
+        /* The server had said it was closing (221/421/521) and never said 354: it did
+         * not take these bytes. */
+        finding(s, R_CONTENT_NEVER_ACCEPTED, last,
+                "%zu client bytes after DATA were never accepted (no 354 before the end)", s->hold.len);
+    } else if (s->state == ST_HOLD && s->hold_kind == K_DATA && s->hold.len) {
+        /* No reply to DATA (server side not captured, or the capture ends): the bytes
+         * are what the client sent as the message; keep them as (incomplete) content. */
         struct pcmd *pc = q_find_seq(s, s->hold_seq);
         if (pc) {
             start_content(s, pc, last);

@@ -107,9 +107,14 @@ struct sift_smtp_sink {
 struct sift_smtp;
 
 /* Probe the first bytes of a connection: 1 = SMTP, 0 = not SMTP, -1 = need more.
- * A server "220 "/"220-" (also 421/554 greetings) or client EHLO/HELO/LHLO.
+ * A server "220 "/"220-" (also 421/554 greetings; a first line naming FTP and not
+ * SMTP is refused) or client EHLO/HELO/LHLO.
  * dir says which side sent data. */
 int sift_smtp_probe(const uint8_t *data, size_t len, enum sift_dir dir);
+
+/* Weaker evidence, used only together with a mail port (25, 465, 587, 2525): 1 if
+ * the client's first bytes are another SMTP command (MAIL FROM:, QUIT, STARTTLS...). */
+int sift_smtp_probe_verb(const uint8_t *data, size_t len);
 
 /* New state machine; limits may be NULL (defaults). sink is copied. */
 struct sift_smtp *sift_smtp_new(const struct sift_smtp_sink *sink, const struct sift_smtp_limits *limits);

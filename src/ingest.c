@@ -143,7 +143,6 @@ static void *flow_open(void *user, const struct sift_flow_info *fi)
     struct flow *fl = sift_xcalloc(1, sizeof *fl);
     fl->ing = user;
     fl->fi = *fi;
-    fl->probe = sift_xcalloc(1, sizeof *fl->probe);
     return fl;
 }
 
@@ -170,7 +169,8 @@ static int flow_data(void *user, void *flowp, enum sift_dir dir, const uint8_t *
         return 0;
     }
     const struct sift_dissector *d;
-    switch (sift_dissect_probe(fl->probe, dir, data, len, pkt, &d)) {
+    if (!fl->probe) fl->probe = sift_xcalloc(1, sizeof *fl->probe);   /* only flows with data */
+    switch (sift_dissect_probe(fl->probe, dir, data, len, pkt, fl->fi.srv_port, &d)) {
     case SIFT_PROBE_MORE:
         return 0;
     case SIFT_PROBE_NONE:

@@ -730,8 +730,18 @@ static void test_probe(void **state)
     const uint8_t *p;
     p = (const uint8_t *)"220 mx.example ESMTP\r\n";
     assert_int_equal(sift_smtp_probe(p, 22, SIFT_DIR_S2C), 1);
-    assert_int_equal(sift_smtp_probe((const uint8_t *)"220-", 4, SIFT_DIR_S2C), 1);
-    assert_int_equal(sift_smtp_probe((const uint8_t *)"554 ", 4, SIFT_DIR_S2C), 1);
+    /* the whole first line is needed (to tell FTP's 220 apart) */
+    assert_int_equal(sift_smtp_probe((const uint8_t *)"220-", 4, SIFT_DIR_S2C), -1);
+    assert_int_equal(sift_smtp_probe((const uint8_t *)"220-mx ESMTP\r\n", 14, SIFT_DIR_S2C), 1);
+    assert_int_equal(sift_smtp_probe((const uint8_t *)"554 no\r\n", 8, SIFT_DIR_S2C), 1);
+    assert_int_equal(sift_smtp_probe((const uint8_t *)"220\r\n", 5, SIFT_DIR_S2C), 1);
+    assert_int_equal(sift_smtp_probe((const uint8_t *)"220 (vsFTPd 3.0.3)\r\n", 20, SIFT_DIR_S2C), 0);
+    assert_int_equal(sift_smtp_probe((const uint8_t *)"220 ProFTPD Server ready.\r\n", 27, SIFT_DIR_S2C), 0);
+    assert_int_equal(sift_smtp_probe((const uint8_t *)"220 mx.ftp.example ESMTP\r\n", 26, SIFT_DIR_S2C), 1);
+    assert_int_equal(sift_smtp_probe_verb((const uint8_t *)"QUIT\r\n", 6), 1);
+    assert_int_equal(sift_smtp_probe_verb((const uint8_t *)"mail from:<a@b>\r\n", 17), 1);
+    assert_int_equal(sift_smtp_probe_verb((const uint8_t *)"USER anonymous\r\n", 16), 0);
+    assert_int_equal(sift_smtp_probe_verb((const uint8_t *)"QUITE", 5), 0);
     assert_int_equal(sift_smtp_probe((const uint8_t *)"22", 2, SIFT_DIR_S2C), -1);
     assert_int_equal(sift_smtp_probe((const uint8_t *)"", 0, SIFT_DIR_S2C), -1);
     assert_int_equal(sift_smtp_probe((const uint8_t *)"HTTP/1.1 200", 12, SIFT_DIR_S2C), 0);
