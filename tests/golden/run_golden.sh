@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$bin" ingest -q -d "$tmp/g.db" "$capture"
-"$bin" query --csv -d "$tmp/g.db" "$(cat "$here/dump.sql")" > "$tmp/out.csv"
+"$bin" query --csv -d "$tmp/g.db" -- "$(cat "$here/dump.sql")" > "$tmp/out.csv"
 if [ "${SIFT_UPDATE_GOLDEN:-0}" = 1 ]; then
     cp "$tmp/out.csv" "$expected"
     echo "updated $expected"
