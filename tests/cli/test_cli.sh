@@ -115,6 +115,31 @@ expect_match "bad SQL message" "no such column: nosuch" "$(cat "$tmp/qerr")"
 "$bin" query -d "$tmp/whole.db" "DELETE FROM messages" >/dev/null 2>&1
 expect_eq "query is read-only" 3 "$(q "$tmp/whole.db" "SELECT count(*) FROM messages WHERE has_content")"
 
+# --- SIGINT: stop, finish open sessions, commit, exit 1; a re-run redoes the file ---
+here=$(cd "$(dirname "$0")" && pwd)
+python3 "$here/make_sessions.py" 10000 "$tmp/many.pcap"
+"$bin" ingest -q -d "$tmp/int.db" "$tmp/many.pcap" &
+pid=$!
+for _ in $(seq 1 600); do   # wait (at most 60 s) until a first batch is committed
+    n=$(q "$tmp/int.db" "SELECT count(*) FROM messages" 2>/dev/null || echo 0)
+    [ "${n:-0}" -gt 0 ] && break
+    sleep 0.1
+done
+kill -INT $pid
+wait $pid; rc=$?
+expect_eq "SIGINT exit" 1 $rc
+expect_eq "SIGINT: integrity" ok "$(q "$tmp/int.db" "PRAGMA integrity_check")"
+expect_eq "SIGINT: run status" interrupted "$(q "$tmp/int.db" "SELECT status FROM ingests")"
+expect_eq "SIGINT: capture status" interrupted "$(q "$tmp/int.db" "SELECT status FROM captures")"
+got=$(q "$tmp/int.db" "SELECT count(*) FROM messages WHERE disposition='accepted'")
+if [ "$got" -gt 0 ] && [ "$got" -lt 10000 ]; then ok; else fail "SIGINT: partial accepted messages: got $got"; fi
+expect_eq "SIGINT: every accepted message whole" 0 "$(q "$tmp/int.db" "SELECT count(*) FROM messages m WHERE disposition='accepted' AND ((SELECT count(*) FROM recipients r WHERE r.message_id=m.id) <> 1 OR (SELECT count(*) FROM parts p WHERE p.message_id=m.id) <> 1 OR (SELECT count(*) FROM message_raw w WHERE w.message_id=m.id) <> 1 OR subject <> 'message '||substr(mail_from, 2, instr(mail_from,'@')-2))")"
+err=$("$bin" ingest -d "$tmp/int.db" "$tmp/many.pcap" 2>&1); rc=$?
+expect_eq "re-run after SIGINT exit" 0 $rc
+expect_match "re-run after SIGINT redoes the file" "removed rows of an earlier unfinished ingest" "$err"
+expect_eq "re-run after SIGINT: all messages once" "10000|10000|10000|1" \
+    "$(q "$tmp/int.db" "SELECT (SELECT count(*) FROM messages)||'|'||(SELECT count(DISTINCT subject) FROM messages)||'|'||(SELECT count(*) FROM sessions)||'|'||(SELECT count(*) FROM captures)")"
+
 # --- database and files are private to the owner ---
 expect_eq "db mode" 600 "$(stat -c %a "$tmp/whole.db")"
 
