@@ -2,7 +2,8 @@
  * SLL/SLL2, NULL/LOOP, raw IP) down to a bare IPv4 packet for libnids; IPv6
  * (RFC 8200) is translated to IPv4 with synthetic addresses in 240.0.0.0/8.
  * Checksums (RFC 1071) are verified and counted, never used to drop.
- * It does not reassemble IP fragments (libnids does) nor look at TCP state. */
+ * IPv4 fragments are put back together on request (sift_wire_defrag, RFC 791)
+ * so that the TCP tracker in reasm.c sees whole segments. No TCP state here. */
 #include "wire.h"
 
 #include <arpa/inet.h>
@@ -15,6 +16,21 @@
 #define V6MAP_NET   0xF0000000u
 #define V6MAP_MAX   ((1u << 24) - 1)
 #define IP_MAXLEN   65535u
+#define FRAG_SLOTS  64                       /* datagrams being reassembled at once */
+#define FRAG_TTL_US (30LL * 1000000)         /* packet time a datagram may wait for its pieces */
+
+/* One IPv4 datagram being put back together: payload bytes at their offset,
+ * an 8-byte-block coverage map, the header of the first fragment. */
+struct frag_dg {
+    uint32_t src, dst;
+    uint16_t id;
+    int64_t first_ts;
+    uint8_t hdr[60];
+    size_t hlen;                 /* 0 until the offset-0 fragment arrived */
+    size_t total;                /* payload length, 0 until the last fragment arrived */
+    uint8_t have[8192];          /* bit per 8-byte block */
+    uint8_t data[IP_MAXLEN];
+};
 
 /* Stats: every frame lands in exactly one of ipv4, ipv6 (translated and
  * delivered), not_ip, unsupported, malformed, not_tcp; the other counters
@@ -28,6 +44,8 @@ struct sift_wire {
     uint32_t *slots;
     uint32_t nslots;          /* power of two */
     uint8_t scratch[IP_MAXLEN + 1];
+    struct frag_dg *frags[FRAG_SLOTS];
+    uint8_t dgram[IP_MAXLEN + 1];   /* the last datagram sift_wire_defrag completed */
 };
 
 /* ---- the one bounds-checked access primitive ------------------------------ */
@@ -114,6 +132,7 @@ struct sift_wire *sift_wire_new(void)
 void sift_wire_free(struct sift_wire *w)
 {
     if (!w) return;
+    for (int i = 0; i < FRAG_SLOTS; i++) free(w->frags[i]);
     free(w->addrs);
     free(w->slots);
     free(w);
@@ -420,4 +439,91 @@ enum sift_wire_verdict sift_wire_normalise(struct sift_wire *w, int dlt,
     default:
         return verdict(w, SIFT_WIRE_UNSUPPORTED);
     }
+}
+
+/* ---- IPv4 fragment reassembly --------------------------------------------- */
+
+static int frag_block_set(const struct frag_dg *d, size_t b) { return d->have[b >> 3] >> (b & 7) & 1; }
+
+int sift_wire_defrag(struct sift_wire *w, const uint8_t *ip, uint32_t len, int64_t ts_us,
+                     const uint8_t **out, uint32_t *out_len)
+{
+    *out = ip;
+    *out_len = len;
+    if (len < 20) return 1;
+    size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
+    uint16_t fw = be16(ip + 6);
+    if (!(fw & 0x3fff)) return 1;                       /* not a fragment */
+    *out = NULL;
+    *out_len = 0;
+    size_t off = (size_t)(fw & 0x1fff) * 8, n = len - ihl;
+    int more = (fw & 0x2000) != 0;
+    if (ihl < 20 || ihl > len || off + n > IP_MAXLEN - 60 || (more && (n % 8 || n == 0))) {
+        w->st.frag_dropped++;
+        return -1;
+    }
+    uint32_t src = be32(ip + 12), dst = be32(ip + 16);
+    uint16_t id = be16(ip + 4);
+    struct frag_dg *d = NULL;
+    int slot = -1, oldest = 0;
+    for (int i = 0; i < FRAG_SLOTS; i++) {
+        struct frag_dg *f = w->frags[i];
+        if (f && ts_us - f->first_ts > FRAG_TTL_US) {   /* expired: its pieces never all came */
+            free(f);
+            w->frags[i] = f = NULL;
+            w->st.frag_dropped++;
+        }
+        if (f && f->src == src && f->dst == dst && f->id == id) { d = f; slot = i; }
+        if (!f && slot < 0) slot = i;
+        if (f && w->frags[oldest] && f->first_ts < w->frags[oldest]->first_ts) oldest = i;
+    }
+    if (!d) {
+        if (slot < 0) {                                 /* table full: the oldest goes */
+            slot = oldest;
+            free(w->frags[slot]);
+            w->st.frag_dropped++;
+        }
+        d = sift_xmalloc(sizeof *d);
+        d->src = src;
+        d->dst = dst;
+        d->id = id;
+        d->first_ts = ts_us;
+        d->hlen = d->total = 0;
+        memset(d->have, 0, sizeof d->have);
+        w->frags[slot] = d;
+    }
+    if (off == 0 && !d->hlen) {
+        memcpy(d->hdr, ip, ihl);
+        d->hlen = ihl;
+    }
+    if (!more && !d->total) d->total = off + n;
+    /* Copy only blocks not yet held: the first copy of any byte wins. */
+    for (size_t p = 0; p < n; p += 8) {
+        size_t b = (off + p) / 8, k = n - p < 8 ? n - p : 8;
+        if (frag_block_set(d, b)) continue;
+        memcpy(d->data + off + p, ip + ihl + p, k);
+        d->have[b >> 3] |= (uint8_t)(1u << (b & 7));
+    }
+    if (!d->hlen || !d->total) return 0;
+    for (size_t b = 0; b * 8 < d->total; b++)
+        if (!frag_block_set(d, b)) return 0;
+    size_t tot = d->hlen + d->total;
+    if (tot > IP_MAXLEN) {
+        free(d);
+        w->frags[slot] = NULL;
+        w->st.frag_dropped++;
+        return -1;
+    }
+    memcpy(w->dgram, d->hdr, d->hlen);
+    memcpy(w->dgram + d->hlen, d->data, d->total);
+    put16(w->dgram + 2, (uint16_t)tot);
+    put16(w->dgram + 6, 0);
+    put16(w->dgram + 10, 0);
+    put16(w->dgram + 10, csum_fold(csum_add(0, w->dgram, d->hlen)));
+    free(d);
+    w->frags[slot] = NULL;
+    w->st.frag_datagrams++;
+    *out = w->dgram;
+    *out_len = (uint32_t)tot;
+    return 1;
 }

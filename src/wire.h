@@ -19,6 +19,8 @@ enum sift_wire_verdict {
 struct sift_wire_stats {
     uint64_t frames, ipv4, ipv6, not_ip, unsupported, malformed, not_tcp;
     uint64_t vlan_tagged, fragments, bad_ip_csum, bad_tcp_csum, short_frames;
+    uint64_t frag_datagrams;    /* datagrams rebuilt from fragments by sift_wire_defrag */
+    uint64_t frag_dropped;      /* fragments thrown away: expired, bound hit, malformed */
 };
 
 struct sift_wire;   /* opaque: holds the IPv6 map and scratch buffers */
@@ -41,5 +43,17 @@ enum sift_wire_verdict sift_wire_normalise(struct sift_wire *w, int dlt,
 int sift_wire_addr_string(const struct sift_wire *w, uint32_t addr_be, char *buf, size_t len);
 
 const struct sift_wire_stats *sift_wire_stats(const struct sift_wire *w);
+
+/* IPv4 fragment reassembly (RFC 791) for packets returned by sift_wire_normalise.
+ * A packet that is not a fragment is handed back as is (returns 1). A fragment
+ * is copied and kept; when it completes its datagram, returns 1 with *out and
+ * *out_len set to the whole datagram (fragment fields cleared, header checksum
+ * recomputed) in w's buffer, valid until the next call. Returns 0 while pieces
+ * are missing, -1 when the fragment was dropped (malformed, too big). Where
+ * fragments overlap the first copy wins. At most 64 datagrams are pending; the
+ * oldest is dropped for a new one, and any older than 30 s of packet time
+ * (ts_us) is dropped. */
+int sift_wire_defrag(struct sift_wire *w, const uint8_t *ip, uint32_t len, int64_t ts_us,
+                     const uint8_t **out, uint32_t *out_len);
 
 #endif

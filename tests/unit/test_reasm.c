@@ -174,6 +174,11 @@ static struct {
     int stop_after;                       /* on_data returns -1 on this event (1-based), 0 = never */
     char findings[8][32];
     int nfindings;
+    uint64_t gap_off[4][2][4], gap_len[4][2][4];   /* per flow, dir: stream offset and length of each gap */
+    int ngaps[4][2];
+    uint64_t stream_off[4][2];                      /* bytes (data + gaps) seen per direction */
+    struct sift_flow_end end[4];
+    char reasm[4][16];
 } ev;
 
 static int g_handles[4];
@@ -192,14 +197,26 @@ static int cb_data(void *user, void *flow, enum sift_dir dir, const uint8_t *d, 
     (void)user;
     int id = *(int *)flow;
     sift_buf_append(&ev.bytes[id][dir], d, n);
+    ev.stream_off[id][dir] += n;
     ev.data[ev.ndata++] = (struct data_ev){ id, dir, n, *pkt };
     return ev.stop_after && ev.ndata == ev.stop_after ? -1 : 0;
+}
+
+static void cb_gap(void *user, void *flow, enum sift_dir dir, uint64_t len, const struct sift_pktref *pkt)
+{
+    (void)user; (void)pkt;
+    int id = *(int *)flow, k = ev.ngaps[id][dir]++;
+    ev.gap_off[id][dir][k] = ev.stream_off[id][dir];
+    ev.gap_len[id][dir][k] = len;
+    ev.stream_off[id][dir] += len;
 }
 
 static void cb_close(void *user, void *flow, enum sift_close_reason why, const struct sift_pktref *last)
 {
     (void)user;
     int id = *(int *)flow;
+    ev.end[id] = *sift_reasm_flow_end();
+    snprintf(ev.reasm[id], sizeof ev.reasm[id], "%s", ev.end[id].reassembly);
     ev.why[id] = why;
     ev.last[id] = *last;
     ev.nclose[id]++;
@@ -229,8 +246,8 @@ static int setup(void **state)
 
 static void start(void)
 {
-    struct sift_reasm_cbs cbs = { .on_open = cb_open, .on_data = cb_data, .on_close = cb_close,
-                                  .on_finding = cb_finding };
+    struct sift_reasm_cbs cbs = { .on_open = cb_open, .on_data = cb_data, .on_gap = cb_gap,
+                                  .on_close = cb_close, .on_finding = cb_finding };
     char err[256];
     assert_int_equal(sift_reasm_init(&cbs, err, sizeof err), SIFT_OK);
 }
@@ -562,6 +579,166 @@ static void test_pcapng(void **state)
     assert_int_equal(info.last_ts_us, TS0 + 2000);
 }
 
+/* Packets [from, to) of the reference exchange, leaving out the 1-based frames in skip[]. */
+static void write_without(const char *name, const int *skip, size_t nskip)
+{
+    static struct pkt keep[64];
+    size_t n = 0;
+    for (size_t i = 0; i < g_npkts; i++) {
+        int drop = 0;
+        for (size_t k = 0; k < nskip; k++) drop |= (size_t)skip[k] == i + 1;
+        if (!drop) keep[n++] = g_pkts[i];
+    }
+    memcpy(g_pkts, keep, n * sizeof keep[0]);
+    g_npkts = n;
+    write_pcap(name, 0, n);
+}
+
+static void run(const char *name)
+{
+    start();
+    struct sift_capture_info info;
+    char err[256];
+    assert_int_equal(read_one(name, 0, &info, err, sizeof err), SIFT_OK);
+    sift_reasm_finish();
+}
+
+/* Capture starts after the handshake and greeting: roles from the mail port,
+ * bytes exact from the first captured segment on. */
+static void test_midstream(void **state)
+{
+    (void)state;
+    struct conn c = conn4();
+    smtp_exchange(&c, 1);
+    const int skip[] = { 1, 2, 3, 4, 5 };
+    write_without("mid.pcap", skip, 5);
+    run("mid.pcap");
+    assert_int_equal(ev.nopen, 1);
+    assert_string_equal(ev.open[0].cli_addr, "10.0.0.1");
+    assert_int_equal(ev.open[0].srv_port, 25);
+    assert_ref(ev.open[0].first, 0, 1, TS0 + 6000);     /* EHLO was frame 6 of the full exchange */
+    assert_bytes(0, SIFT_DIR_C2S, C2S);
+    assert_bytes(0, SIFT_DIR_S2C, "250 ok\r\n221 bye\r\n");
+    assert_int_equal(ev.ngaps[0][0] + ev.ngaps[0][1], 0);
+    assert_int_equal(ev.why[0], SIFT_CLOSE_FIN);
+    assert_string_equal(ev.reasm[0], "midstream");
+    assert_int_equal(ev.end[0].gap_bytes[0] + ev.end[0].gap_bytes[1], 0);
+}
+
+/* Client packets only: c2s exact, the server side is missing as a whole:
+ * no on_gap for it, but its size (acked by the client, + FIN) is reported. */
+static void test_client_only(void **state)
+{
+    (void)state;
+    struct conn c = conn4();
+    smtp_exchange(&c, 1);
+    const int skip[] = { 2, 4, 7, 9, 10, 12 };          /* every server packet */
+    write_without("conly.pcap", skip, 6);
+    run("conly.pcap");
+    assert_int_equal(ev.nopen, 1);
+    assert_int_equal(ev.open[0].cli_port, 40000);
+    assert_bytes(0, SIFT_DIR_C2S, C2S);
+    assert_int_equal(ev.bytes[0][SIFT_DIR_S2C].len, 0);
+    assert_int_equal(ev.ngaps[0][SIFT_DIR_S2C], 0);
+    assert_string_equal(ev.reasm[0], "one-sided");
+    assert_int_equal(ev.end[0].gap_bytes[SIFT_DIR_S2C], strlen(S2C) + 1);
+    assert_int_equal(ev.end[0].gap_bytes[SIFT_DIR_C2S], 0);
+    assert_int_equal(ev.why[0], SIFT_CLOSE_EOF);
+}
+
+/* A lost client segment the server acknowledged: filler in its place, one
+ * on_gap at the exact offset and length, the server's reply not delivered
+ * before it, the bytes after it exact; a lost server segment likewise. */
+static void test_gaps_exact(void **state)
+{
+    (void)state;
+    struct conn c = conn4();
+    emit(&c, 1, SYN, NULL); emit(&c, 0, SYN | ACK, NULL); emit(&c, 1, ACK, NULL);   /* 1-3 */
+    emit(&c, 0, PSH | ACK, "220 mx\r\n");                                        /* 4 */
+    emit(&c, 1, PSH | ACK, "EHLO a\r\n");                                        /* 5 */
+    emit(&c, 1, PSH | ACK, "MAIL FR");                                             /* 6: lost */
+    emit(&c, 1, PSH | ACK, "OM:<x@y>\r\n");                                      /* 7 */
+    emit(&c, 0, PSH | ACK, "250 a\r\n");                                         /* 8 */
+    emit(&c, 0, PSH | ACK, "250-b\r\n");                                         /* 9: lost */
+    emit(&c, 0, PSH | ACK, "250 ok\r\n");                                        /* 10 */
+    emit(&c, 1, PSH | ACK, "QUIT\r\n");                                          /* 11 */
+    emit(&c, 0, PSH | ACK, "221 bye\r\n");                                       /* 12 */
+    emit(&c, 0, FIN | ACK, NULL); emit(&c, 1, FIN | ACK, NULL); emit(&c, 0, ACK, NULL);
+    const int skip[] = { 6, 9 };
+    write_without("gaps.pcap", skip, 2);
+    run("gaps.pcap");
+    assert_int_equal(ev.nopen, 1);
+    assert_bytes(0, SIFT_DIR_C2S, "EHLO a\r\nOM:<x@y>\r\nQUIT\r\n");
+    assert_bytes(0, SIFT_DIR_S2C, "220 mx\r\n250 a\r\n250 ok\r\n221 bye\r\n");
+    assert_int_equal(ev.ngaps[0][SIFT_DIR_C2S], 1);
+    assert_int_equal(ev.gap_off[0][SIFT_DIR_C2S][0], 8);
+    assert_int_equal(ev.gap_len[0][SIFT_DIR_C2S][0], 7);
+    assert_int_equal(ev.ngaps[0][SIFT_DIR_S2C], 1);
+    assert_int_equal(ev.gap_off[0][SIFT_DIR_S2C][0], 15);         /* "220 mx\r\n" + "250 a\r\n" */
+    assert_int_equal(ev.gap_len[0][SIFT_DIR_S2C][0], 7);
+    assert_string_equal(ev.reasm[0], "gap");
+    assert_int_equal(ev.end[0].gap_bytes[0], 7);
+    assert_int_equal(ev.end[0].gap_bytes[1], 7);
+    assert_int_equal(ev.end[0].gaps[0], 1);
+    assert_int_equal(ev.why[0], SIFT_CLOSE_FIN);
+    /* order: the client's bytes after its hole come before the server's reply to them */
+    int i_om = -1, i_250 = -1;
+    for (int i = 0; i < ev.ndata; i++) {
+        if (ev.data[i].dir == SIFT_DIR_C2S && ev.data[i].len == 10 && i_om < 0) i_om = i;
+        if (ev.data[i].dir == SIFT_DIR_S2C && ev.data[i].len == 7 && i_250 < 0) i_250 = i;
+    }
+    assert_true(i_om >= 0 && i_250 > i_om);
+}
+
+/* Out-of-order and duplicated segments: exact bytes, no gap; a retransmission
+ * with other bytes is a finding and the first copy is kept. */
+static void test_reorder_and_overlap(void **state)
+{
+    (void)state;
+    struct conn c = conn4();
+    emit(&c, 1, SYN, NULL); emit(&c, 0, SYN | ACK, NULL); emit(&c, 1, ACK, NULL);   /* 1-3 */
+    emit(&c, 1, PSH | ACK, "AAAA");                                                /* 4 */
+    emit(&c, 1, PSH | ACK, "BBBB");                                                /* 5 */
+    emit(&c, 1, PSH | ACK, "CCCC");                                                /* 6 */
+    struct pkt p5 = g_pkts[4];
+    g_pkts[4] = g_pkts[5];                                                         /* CCCC before BBBB */
+    g_pkts[5] = p5;
+    c.cseq -= 8;
+    emit(&c, 1, PSH | ACK, "BBXX");                                                /* 7: BBBB again, other bytes */
+    c.cseq += 4;
+    emit(&c, 0, ACK, NULL);                                                        /* 8 */
+    write_pcap("ooo.pcap", 0, g_npkts);
+    run("ooo.pcap");
+    assert_bytes(0, SIFT_DIR_C2S, "AAAABBBBCCCC");
+    assert_int_equal(ev.ngaps[0][0] + ev.ngaps[0][1], 0);
+    assert_string_equal(ev.reasm[0], "complete");
+    assert_int_equal(ev.nfindings, 1);
+    assert_string_equal(ev.findings[0], "tcp_overlap_mismatch");
+    assert_int_equal(sift_reasm_stats()->overlaps_mismatched, 1);
+}
+
+/* A new SYN with another ISN on a live 4-tuple ends the old flow (reused). */
+static void test_port_reuse(void **state)
+{
+    (void)state;
+    struct conn a = conn4(), b = conn4();
+    b.cseq = 900000; b.sseq = 700000;
+    emit(&a, 1, SYN, NULL); emit(&a, 0, SYN | ACK, NULL); emit(&a, 1, ACK, NULL);  /* 1-3 */
+    emit(&a, 0, PSH | ACK, "220 a\r\n");                                         /* 4 */
+    emit(&b, 1, SYN, NULL); emit(&b, 0, SYN | ACK, NULL); emit(&b, 1, ACK, NULL);  /* 5-7 */
+    emit(&b, 0, PSH | ACK, "220 b\r\n");                                         /* 8 */
+    write_pcap("reuse.pcap", 0, g_npkts);
+    run("reuse.pcap");
+    assert_int_equal(ev.nopen, 2);
+    assert_bytes(0, SIFT_DIR_S2C, "220 a\r\n");
+    assert_bytes(1, SIFT_DIR_S2C, "220 b\r\n");
+    assert_int_equal(ev.why[0], SIFT_CLOSE_REUSED);
+    assert_ref(ev.last[0], 0, 4, TS0 + 4000);
+    assert_ref(ev.open[1].first, 0, 5, TS0 + 5000);
+    assert_int_equal(ev.why[1], SIFT_CLOSE_EOF);
+    assert_string_equal(sift_close_reason_name(SIFT_CLOSE_REUSED), "reused");
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -574,7 +751,8 @@ static int group_teardown(void **state)
     (void)state;
     static const char *files[] = { "v4.pcap", "v6.pcap", "open.pcap", "part0.pcap", "part1.pcap",
                                    "rst.pcap", "badsum.pcap", "full.pcap", "cut.pcap", "cut2.pcap",
-                                   "text.pcap", "empty.pcap", "short.pcap", "two.pcapng" };
+                                   "text.pcap", "empty.pcap", "short.pcap", "two.pcapng", "mid.pcap",
+                                   "conly.pcap", "gaps.pcap", "ooo.pcap", "reuse.pcap" };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) unlink(path_of(files[i]));
     rmdir(g_dir);
     for (int i = 0; i < 4; i++) { sift_buf_free(&ev.bytes[i][0]); sift_buf_free(&ev.bytes[i][1]); }
@@ -593,6 +771,11 @@ int main(void)
         cmocka_unit_test_setup(test_truncated_file, setup),
         cmocka_unit_test_setup(test_not_a_capture, setup),
         cmocka_unit_test_setup(test_pcapng, setup),
+        cmocka_unit_test_setup(test_midstream, setup),
+        cmocka_unit_test_setup(test_client_only, setup),
+        cmocka_unit_test_setup(test_gaps_exact, setup),
+        cmocka_unit_test_setup(test_reorder_and_overlap, setup),
+        cmocka_unit_test_setup(test_port_reuse, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
