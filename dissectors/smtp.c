@@ -1,6 +1,8 @@
 /* smtp.c — SMTP dissector: RFC 5321 commands/replies, RFC 2920 pipelining, RFC 3463
- * enhanced codes, RFC 3030 BDAT, RFC 3207 STARTTLS, RFC 4954 AUTH, as a pure state machine.
- * It does NOT do I/O, MIME, TLS or SASL decoding. Decisions: a txn exists from its MAIL
+ * enhanced codes, RFC 3030 BDAT, RFC 3207 STARTTLS (plus the TLS ClientHello that follows),
+ * RFC 4954 AUTH (user names and PLAIN/LOGIN passwords from the SASL exchange), RFC 1870
+ * SIZE, 6152 8BITMIME, 6531 SMTPUTF8, Postfix XCLIENT/XFORWARD, as a pure state machine.
+ * It does NOT do I/O, MIME, or decrypt TLS. Decisions: a txn exists from its MAIL
  * command; a MAIL refused (4xx/5xx) or DATA refused is emitted REJECTED without content. */
 #include "smtp.h"
 #include "lineproto.h"
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /*
  * Model (the header above in one breath, the details here):
@@ -52,7 +55,7 @@ enum state {
 
 enum kind {
     K_GREETING, K_HELO, K_EHLO, K_MAIL, K_RCPT, K_DATA, K_BDAT, K_RSET, K_QUIT,
-    K_STARTTLS, K_AUTH, K_OTHER, K_UNKNOWN
+    K_STARTTLS, K_AUTH, K_XCLIENT, K_OTHER, K_UNKNOWN
 };
 
 enum reason { RS_OPEN = 0, RS_MAIL, RS_RSET, RS_HELO, RS_QUIT, RS_DONE, RS_REJECT, RS_TLS,
@@ -67,6 +70,9 @@ enum rule {
     R_DATA_WITHOUT_MAIL, R_BDAT_BAD_SIZE, R_STARTTLS_PLAINTEXT_INJECTION, R_DATA_AFTER_QUIT,
     R_BARE_LF, R_BARE_CR, R_LINE_TOO_LONG, R_LINE_CUT, R_TOO_MANY_PENDING, R_HOLD_OVERFLOW,
     R_UNSOLICITED_421, R_CAPTURE_GAP, R_CONTENT_NEVER_ACCEPTED, R_REPLY_RESYNC,
+    R_AUTH_CLEARTEXT, R_AUTH_FAILED_REPEATEDLY, R_SASL_MALFORMED, R_STARTTLS_NOT_USED,
+    R_STARTTLS_REFUSED, R_UTF8_WITHOUT_SMTPUTF8, R_SIZE_MISMATCH, R_SIZE_EXCEEDS_LIMIT,
+    R_EIGHTBIT_WITHOUT_8BITMIME, R_BINARYMIME_WITH_DATA, R_STARTTLS_FAILED,
     R_COUNT
 };
 
@@ -104,6 +110,32 @@ static const struct { const char *name; enum sift_severity sev; } rules[R_COUNT]
     [R_CAPTURE_GAP] = { "capture_gap", SIFT_SEV_MEDIUM },
     [R_CONTENT_NEVER_ACCEPTED] = { "content_never_accepted", SIFT_SEV_LOW },
     [R_REPLY_RESYNC] = { "reply_resync", SIFT_SEV_LOW },
+    [R_AUTH_CLEARTEXT] = { "auth_cleartext", SIFT_SEV_MEDIUM },   /* high for reusable secrets */
+    [R_AUTH_FAILED_REPEATEDLY] = { "auth_failed_repeatedly", SIFT_SEV_MEDIUM },
+    [R_SASL_MALFORMED] = { "sasl_malformed", SIFT_SEV_LOW },
+    [R_STARTTLS_NOT_USED] = { "starttls_not_used", SIFT_SEV_LOW },
+    [R_STARTTLS_REFUSED] = { "starttls_refused", SIFT_SEV_MEDIUM },
+    [R_UTF8_WITHOUT_SMTPUTF8] = { "utf8_without_smtputf8", SIFT_SEV_LOW },
+    [R_SIZE_MISMATCH] = { "size_mismatch", SIFT_SEV_LOW },
+    [R_SIZE_EXCEEDS_LIMIT] = { "size_exceeds_limit", SIFT_SEV_LOW },
+    [R_EIGHTBIT_WITHOUT_8BITMIME] = { "eightbit_without_8bitmime", SIFT_SEV_LOW },
+    [R_BINARYMIME_WITH_DATA] = { "binarymime_with_data", SIFT_SEV_LOW },
+    [R_STARTTLS_FAILED] = { "starttls_failed", SIFT_SEV_MEDIUM },
+};
+
+#define AUTH_FAILS_FLAG 3u             /* auth_failed_repeatedly at this many failures */
+#define TLS_HELLO_MAX   (20u * 1024u)  /* client bytes kept after STARTTLS to find the ClientHello */
+
+/* The AUTH exchange in progress (one at a time: AUTH holds the client until replied). */
+struct auth_state {
+    int active;
+    uint32_t seq;
+    char *mech;              /* upper-cased mechanism */
+    char *user, *pass;
+    char *challenge;         /* last 334 text, base64-decoded when it decodes, else raw */
+    int cancelled, creds_sent;
+    unsigned n_resp;
+    struct sift_pktref pkt;
 };
 
 /* A transaction under construction plus what decides when and how it is emitted. */
@@ -187,23 +219,45 @@ struct sift_smtp {
     uint8_t prev_byte;
     uint64_t cur_line_len;
     uint64_t bdat_left;
+
+    struct auth_state auth;
+    uint64_t size_limit;                 /* EHLO "SIZE n" (0: none or no limit) */
+    int starttls_tried, starttls_not_used_flagged, utf8_flagged;
+    struct sift_buf tls_buf;             /* client bytes after the 220 to STARTTLS */
+    int tls_hello_done, tls_server_checked;
 };
 
 /* ---------- small helpers ---------- */
 
 /* Report a finding (at most FINDING_CAP times per rule and session). detail is printf-style. */
-static void finding(struct sift_smtp *s, enum rule r, const struct sift_pktref *pkt,
-                    const char *fmt, ...)
+static void vfinding(struct sift_smtp *s, enum rule r, enum sift_severity sev,
+                     const struct sift_pktref *pkt, const char *fmt, va_list ap)
 {
     if (s->rule_n[r] >= FINDING_CAP) return;
     s->rule_n[r]++;
     if (!s->sink.on_finding) return;
     char detail[256];
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    s->sink.on_finding(s->sink.user, rules[r].name, sev, detail, pkt);
+}
+
+static void finding(struct sift_smtp *s, enum rule r, const struct sift_pktref *pkt,
+                    const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vfinding(s, r, rules[r].sev, pkt, fmt, ap);
     va_end(ap);
-    s->sink.on_finding(s->sink.user, rules[r].name, rules[r].sev, detail, pkt);
+}
+
+/* The same with a severity other than the rule's default. */
+static void finding_sev(struct sift_smtp *s, enum rule r, enum sift_severity sev,
+                        const struct sift_pktref *pkt, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfinding(s, r, sev, pkt, fmt, ap);
+    va_end(ap);
 }
 
 /* The only place the state changes; performs what entering a state implies. */
@@ -252,6 +306,427 @@ static void escape_short(const uint8_t *p, size_t n, char *out, size_t outsz)
     out[o] = '\0';
 }
 
+/* ---------- base64, TLS ClientHello, ESMTP parameters ---------- */
+
+long sift_smtp_b64decode(const char *in, size_t n, uint8_t *out, size_t outsz)
+{
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t o = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)in[i], v;
+        if (c == '=') { pad++; continue; }
+        if (pad) return -1;                       /* data after padding */
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') v = c - '0' + 52;
+        else if (c == '+') v = 62;
+        else if (c == '/') v = 63;
+        else return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= outsz) return -1;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (pad > 2 || bits >= 6) return -1;          /* a lone sixth of a byte */
+    if (pad && (n % 4) != 0) return -1;
+    return (long)o;
+}
+
+/* Decode a base64 SASL line into a NUL-terminated malloc'd buffer; NULL if not base64. */
+static uint8_t *b64_dup(const char *in, size_t n, size_t *out_len)
+{
+    uint8_t *d = sift_xmalloc(n / 4 * 3 + 4);
+    long dl = sift_smtp_b64decode(in, n, d, n / 4 * 3 + 3);
+    if (dl < 0) { free(d); return NULL; }
+    d[dl] = 0;
+    *out_len = (size_t)dl;
+    return d;
+}
+
+/* Bounded reader over bytes: every read checks the length; a short read sets bad. */
+struct rd { const uint8_t *p; size_t n, i; int bad; };
+
+static unsigned rd_u8(struct rd *r)
+{
+    if (r->bad || r->i + 1 > r->n) { r->bad = 1; return 0; }
+    return r->p[r->i++];
+}
+
+static unsigned rd_u16(struct rd *r)
+{
+    unsigned a = rd_u8(r);
+    return (a << 8) | rd_u8(r);
+}
+
+static struct rd rd_sub(struct rd *r, size_t len)
+{
+    struct rd s = { r->p + r->i, len, 0, 0 };
+    if (r->bad || len > r->n - r->i) { r->bad = 1; s.n = 0; s.bad = 1; return s; }
+    r->i += len;
+    return s;
+}
+
+static char *tls_version_name(unsigned v)
+{
+    char buf[16];
+    switch (v) {
+    case 0x0300: return sift_xstrdup("SSL 3.0");
+    case 0x0301: return sift_xstrdup("TLS 1.0");
+    case 0x0302: return sift_xstrdup("TLS 1.1");
+    case 0x0303: return sift_xstrdup("TLS 1.2");
+    case 0x0304: return sift_xstrdup("TLS 1.3");
+    default:
+        snprintf(buf, sizeof buf, "0x%04x", v);
+        return sift_xstrdup(buf);
+    }
+}
+
+int sift_smtp_tls_client_hello(const uint8_t *d, size_t len, char **version, char **sni)
+{
+    enum { HS_MAX = 16384 };
+    struct sift_buf hs = { 0 };
+    size_t off = 0, body = 0;
+    int rc = 0;
+    *version = NULL;
+    *sni = NULL;
+    /* Join the handshake fragments of consecutive handshake records. */
+    for (;;) {
+        if (len - off < 5) { rc = 0; goto out; }
+        if (d[off] != 0x16 || d[off + 1] != 0x03) { rc = -1; goto out; }
+        size_t rl = (size_t)d[off + 3] << 8 | d[off + 4];
+        if (rl == 0 || rl > 16384 + 2048) { rc = -1; goto out; }
+        if (len - off - 5 < rl) { rc = 0; goto out; }
+        size_t take = rl < HS_MAX - hs.len ? rl : HS_MAX - hs.len;
+        sift_buf_append(&hs, d + off + 5, take);
+        off += 5 + rl;
+        if (hs.len >= 4) {
+            if (hs.data[0] != 1) { rc = -1; goto out; }     /* not a ClientHello */
+            body = (size_t)hs.data[1] << 16 | (size_t)hs.data[2] << 8 | hs.data[3];
+            if (body + 4 > HS_MAX) { rc = -1; goto out; }
+            if (hs.len >= body + 4) break;
+        }
+        if (hs.len >= HS_MAX) { rc = -1; goto out; }
+    }
+    struct rd r = { hs.data + 4, body, 0, 0 };
+    unsigned legacy = rd_u16(&r), best = 0;
+    rd_sub(&r, 32);                                        /* random */
+    rd_sub(&r, rd_u8(&r));                                 /* session id */
+    rd_sub(&r, rd_u16(&r));                                /* cipher suites */
+    rd_sub(&r, rd_u8(&r));                                 /* compression methods */
+    if (r.bad || (legacy >> 8) != 3) { rc = -1; goto out; }
+    if (r.i < r.n) {
+        struct rd ext = rd_sub(&r, rd_u16(&r));
+        while (!ext.bad && ext.i < ext.n) {
+            unsigned type = rd_u16(&ext);
+            struct rd e = rd_sub(&ext, rd_u16(&ext));
+            if (type == 0 && !*sni) {                      /* server_name (RFC 6066 3) */
+                struct rd list = rd_sub(&e, rd_u16(&e));
+                while (!list.bad && list.i < list.n) {
+                    unsigned nt = rd_u8(&list);
+                    struct rd name = rd_sub(&list, rd_u16(&list));
+                    if (nt == 0 && !name.bad && name.n && !*sni)
+                        *sni = sift_xstrndup((const char *)name.p, name.n);
+                }
+            } else if (type == 43) {                       /* supported_versions (RFC 8446 4.2.1) */
+                struct rd list = rd_sub(&e, rd_u8(&e));
+                while (!list.bad && list.i + 2 <= list.n) {
+                    unsigned v = rd_u16(&list);
+                    if ((v & 0x0f0f) == 0x0a0a) continue;  /* GREASE */
+                    if (v > best) best = v;
+                }
+            }
+        }
+        if (ext.bad) {
+            free(*sni);
+            *sni = NULL;
+            rc = -1;
+            goto out;
+        }
+    }
+    *version = tls_version_name(best > legacy ? best : legacy);
+    rc = 1;
+out:
+    sift_buf_free(&hs);
+    return rc;
+}
+
+/* Value of ESMTP parameter name in params ("SIZE=12 BODY=8BITMIME"), case-insensitive:
+ * returns a pointer to the value (to the end of the token for a bare keyword), or NULL. */
+static const char *param_get(const char *params, const char *name, size_t *vlen)
+{
+    size_t nl = strlen(name);
+    for (const char *p = params; p && *p;) {
+        while (*p == ' ') p++;
+        size_t tl = strcspn(p, " ");
+        if (tl >= nl && sift_strcaseprefix(p, name) && (tl == nl || p[nl] == '=')) {
+            const char *v = p + nl + (tl > nl);
+            if (vlen) *vlen = tl - (size_t)(v - p);
+            return v;
+        }
+        p += tl;
+    }
+    return NULL;
+}
+
+static int param_is(const char *params, const char *name, const char *value)
+{
+    size_t vl;
+    const char *v = param_get(params, name, &vl);
+    return v && vl == strlen(value) && strncasecmp(v, value, vl) == 0;
+}
+
+static int has_8bit(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] >= 0x80) return 1;
+    return 0;
+}
+
+/* Content checks done once the transaction ends (RFC 1870 SIZE, 6152 8BITMIME). */
+static void check_content(struct sift_smtp *s, struct otxn *ot)
+{
+    struct sift_smtp_txn *t = ot->t;
+    if (!t->has_content) return;
+    const char *params = t->mail_params ? t->mail_params : "";
+    const struct sift_pktref *where = t->content_last_pkt.frame_no ? &t->content_last_pkt : &t->first_pkt;
+    size_t vl;
+    const char *sz = param_get(params, "SIZE", &vl);
+    if (sz && !t->truncated && vl > 0 && vl < 20 && isdigit((unsigned char)*sz)) {
+        uint64_t declared = strtoull(sz, NULL, 10);
+        uint64_t real = t->content.len;
+        uint64_t diff = declared > real ? declared - real : real - declared;
+        if (declared && diff * 10 > declared)
+            finding(s, R_SIZE_MISMATCH, where, "transaction %u declared SIZE=%llu, sent %llu bytes",
+                    (unsigned)t->index, (unsigned long long)declared, (unsigned long long)real);
+    }
+    if (s->size_limit && t->content.len > s->size_limit)
+        finding(s, R_SIZE_EXCEEDS_LIMIT, where, "transaction %u: %zu bytes over the server's SIZE %llu",
+                (unsigned)t->index, t->content.len, (unsigned long long)s->size_limit);
+    if (!param_is(params, "BODY", "8BITMIME") && !param_is(params, "BODY", "BINARYMIME") &&
+        !param_get(params, "SMTPUTF8", NULL) && has_8bit(t->content.data, t->content.len))
+        finding(s, R_EIGHTBIT_WITHOUT_8BITMIME, where,
+                "transaction %u: 8-bit content without BODY=8BITMIME", (unsigned)t->index);
+}
+
+/* ---------- AUTH (RFC 4954) ---------- */
+
+static void auth_clear(struct auth_state *a)
+{
+    free(a->mech);
+    free(a->user);
+    free(a->pass);
+    free(a->challenge);
+    memset(a, 0, sizeof *a);
+}
+
+static void set_str(char **slot, const char *p, size_t n)
+{
+    free(*slot);
+    *slot = sift_xstrndup(p, n);
+}
+
+/* UTF-16LE (NTLM unicode strings) to UTF-8, BMP only; others become '?'. */
+static char *utf16le_dup(const uint8_t *p, size_t n)
+{
+    struct sift_buf b = { 0 };
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned c = p[i] | (unsigned)p[i + 1] << 8;
+        uint8_t u[3];
+        if (c == 0) break;
+        if (c < 0x80) { u[0] = (uint8_t)c; sift_buf_append(&b, u, 1); }
+        else if (c < 0x800) {
+            u[0] = (uint8_t)(0xc0 | c >> 6); u[1] = (uint8_t)(0x80 | (c & 0x3f));
+            sift_buf_append(&b, u, 2);
+        } else if (c >= 0xd800 && c < 0xe000) sift_buf_putc(&b, '?');
+        else {
+            u[0] = (uint8_t)(0xe0 | c >> 12); u[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3f));
+            u[2] = (uint8_t)(0x80 | (c & 0x3f));
+            sift_buf_append(&b, u, 3);
+        }
+    }
+    sift_buf_putc(&b, 0);
+    return (char *)sift_buf_steal(&b, NULL);
+}
+
+/* NTLM Type 3 (AUTHENTICATE) message: "DOMAIN\user" into *user. */
+static void ntlm_user(const uint8_t *d, size_t n, char **user)
+{
+    if (n < 64 || memcmp(d, "NTLMSSP", 8) != 0 || d[8] != 3) return;
+    uint32_t flags = n >= 64 ? (uint32_t)d[60] | (uint32_t)d[61] << 8 | (uint32_t)d[62] << 16 |
+                                   (uint32_t)d[63] << 24 : 0;
+    char *parts[2] = { NULL, NULL };
+    for (int k = 0; k < 2; k++) {
+        size_t at = k == 0 ? 28 : 36;   /* DomainNameFields, UserNameFields */
+        size_t len = d[at] | (size_t)d[at + 1] << 8;
+        size_t off = d[at + 4] | (size_t)d[at + 5] << 8 | (size_t)d[at + 6] << 16 | (size_t)d[at + 7] << 24;
+        if (off > n || len > n - off) { free(parts[0]); return; }
+        parts[k] = (flags & 1) ? utf16le_dup(d + off, len) : sift_xstrndup((const char *)d + off, len);
+    }
+    size_t l = strlen(parts[0]) + strlen(parts[1]) + 2;
+    free(*user);
+    *user = sift_xmalloc(l);
+    snprintf(*user, l, "%s%s%s", parts[0], parts[0][0] ? "\\" : "", parts[1]);
+    free(parts[0]);
+    free(parts[1]);
+}
+
+/* "key=" value inside a SASL message (XOAUTH2 "user=", OAUTHBEARER "a=", SCRAM "n="),
+ * where fields start at the beginning or after one of seps. */
+static int sasl_field(const uint8_t *d, size_t n, const char *key, const char *seps, char **out)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i + kl <= n; i++) {
+        if ((i == 0 || strchr(seps, d[i - 1] ? d[i - 1] : '\x02')) && memcmp(d + i, key, kl) == 0) {
+            size_t j = i + kl, e = j;
+            while (e < n && d[e] && !strchr(seps, d[e])) e++;
+            set_str(out, (const char *)d + j, e - j);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One client SASL message (the initial response, or a line after a 334). */
+static void auth_response(struct sift_smtp *s, const uint8_t *line, size_t n, int initial,
+                          const struct sift_pktref *pkt)
+{
+    struct auth_state *a = &s->auth;
+    if (!a->active) return;
+    a->n_resp++;
+    if (n == 1 && line[0] == '*') { a->cancelled = 1; return; }
+    if (n == 1 && line[0] == '=' && initial) return;   /* empty initial response */
+    if (n == 0) return;
+    a->creds_sent = 1;
+    size_t dl = 0;
+    uint8_t *d = b64_dup((const char *)line, n, &dl);
+    if (!d) {
+        char ev[80];
+        escape_short(line, n < 40 ? n : 40, ev, sizeof ev);
+        finding(s, R_SASL_MALFORMED, pkt, "SASL response for %s is not base64: \"%s\"", a->mech, ev);
+        return;
+    }
+    const char *m = a->mech;
+    if (!strcmp(m, "PLAIN")) {
+        /* authzid NUL authcid NUL passwd (RFC 4616) */
+        const uint8_t *z1 = memchr(d, 0, dl);
+        const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, dl - (size_t)(z1 + 1 - d)) : NULL;
+        if (z2) {
+            size_t ul = (size_t)(z2 - z1 - 1);
+            if (ul) set_str(&a->user, (const char *)z1 + 1, ul);
+            else set_str(&a->user, (const char *)d, (size_t)(z1 - d));
+            set_str(&a->pass, (const char *)z2 + 1, dl - (size_t)(z2 + 1 - d));
+        } else {
+            finding(s, R_SASL_MALFORMED, pkt, "AUTH PLAIN response without two NUL separators");
+        }
+    } else if (!strcmp(m, "LOGIN")) {
+        /* The prompts say which is which ("Username:", "Password:" in base64); servers
+         * that say something else get username first, password second. */
+        const char *c = a->challenge ? a->challenge : "";
+        int is_pass = initial ? 0 : strcasestr(c, "pass") ? 1 : strcasestr(c, "user") ? 0 : a->user != NULL;
+        set_str(is_pass ? &a->pass : &a->user, (const char *)d, dl);
+    } else if (!strcmp(m, "CRAM-MD5")) {
+        /* "user hexdigest" (RFC 2195) */
+        size_t sp = dl;
+        while (sp > 0 && d[sp - 1] != ' ') sp--;
+        if (sp > 1) set_str(&a->user, (const char *)d, sp - 1);
+    } else if (!strcmp(m, "XOAUTH2")) {
+        sasl_field(d, dl, "user=", "\x01", &a->user);
+    } else if (!strcmp(m, "OAUTHBEARER")) {
+        sasl_field(d, dl, "a=", ",\x01", &a->user);
+    } else if (!strncmp(m, "SCRAM-", 6)) {
+        if (!a->user) sasl_field(d, dl, "n=", ",", &a->user);
+    } else if (!strcmp(m, "DIGEST-MD5")) {
+        sasl_field(d, dl, "username=\"", "\",", &a->user);
+    } else if (!strcmp(m, "NTLM")) {
+        ntlm_user(d, dl, &a->user);
+    }
+    free(d);
+}
+
+/* A 334 challenge: kept (decoded when it is base64) for the next response. */
+static void auth_challenge(struct sift_smtp *s, const char *text)
+{
+    struct auth_state *a = &s->auth;
+    if (!a->active) return;
+    size_t dl;
+    uint8_t *d = b64_dup(text, strlen(text), &dl);
+    free(a->challenge);
+    a->challenge = d ? (char *)d : sift_xstrdup(text);
+}
+
+static void auth_begin(struct sift_smtp *s, const struct pcmd *pc, const struct sift_pktref *pkt)
+{
+    struct auth_state *a = &s->auth;
+    auth_clear(a);
+    a->active = 1;
+    a->seq = pc->seq;
+    a->pkt = *pk(pkt);
+    const char *args = pc->args ? pc->args : "";
+    size_t ml = strcspn(args, " ");
+    a->mech = sift_xstrndup(args, ml);
+    for (char *p = a->mech; *p; p++) *p = (char)toupper((unsigned char)*p);
+    const char *ir = args + ml;
+    while (*ir == ' ') ir++;
+    s->info.n_auth++;
+    if (*ir) auth_response(s, (const uint8_t *)ir, strlen(ir), 1, pkt);
+}
+
+/* The AUTH command got its final reply (rep NULL: none): emit the attempt. */
+static void auth_finish(struct sift_smtp *s, const struct reply *rep, const struct sift_pktref *pkt)
+{
+    struct auth_state *a = &s->auth;
+    if (!a->active) return;
+    int code = rep ? rep->code : 0;
+    int reusable = !strcmp(a->mech, "PLAIN") || !strcmp(a->mech, "LOGIN") ||
+                   !strcmp(a->mech, "XOAUTH2") || !strcmp(a->mech, "OAUTHBEARER");
+    if (a->creds_sent)
+        finding_sev(s, R_AUTH_CLEARTEXT, reusable ? SIFT_SEV_HIGH : SIFT_SEV_MEDIUM, &a->pkt,
+                    "AUTH %s credentials%s%s sent without TLS%s", a->mech,
+                    a->user ? " of " : "", a->user ? a->user : "",
+                    (!strcmp(a->mech, "PLAIN") || !strcmp(a->mech, "LOGIN")) ? " (password readable)" : "");
+    if (code >= 400 && !a->cancelled) {
+        s->info.n_auth_failed++;
+        if (s->info.n_auth_failed == AUTH_FAILS_FLAG)
+            finding(s, R_AUTH_FAILED_REPEATEDLY, pkt, "%u failed AUTH attempts in one session (last %03d)",
+                    AUTH_FAILS_FLAG, code);
+    }
+    if (s->sink.on_auth) {
+        struct sift_smtp_auth out = {
+            .seq = a->seq, .mechanism = a->mech, .username = a->user,
+            .password = (!strcmp(a->mech, "PLAIN") || !strcmp(a->mech, "LOGIN")) ? a->pass : NULL,
+            .outcome_code = code,
+            .outcome_text = rep ? (rep->text.data ? (const char *)rep->text.data : "") : NULL,
+            .cancelled = a->cancelled, .tls = 0, .pkt = a->pkt,
+        };
+        s->sink.on_auth(s->sink.user, &out);
+    }
+    auth_clear(a);
+}
+
+/* Client bytes after the 220 to STARTTLS: look for the ClientHello, then ignore all. */
+static void tls_feed(struct sift_smtp *s, const uint8_t *data, size_t len)
+{
+    if (s->tls_hello_done || !len) return;
+    size_t room = TLS_HELLO_MAX - s->tls_buf.len;
+    sift_buf_append(&s->tls_buf, data, len < room ? len : room);
+    char *ver, *sni;
+    int rc = sift_smtp_tls_client_hello(s->tls_buf.data, s->tls_buf.len, &ver, &sni);
+    if (rc == 0 && s->tls_buf.len < TLS_HELLO_MAX) return;
+    if (rc == 1) {
+        free(s->info.tls_version);
+        free(s->info.tls_sni);
+        s->info.tls_version = ver;
+        s->info.tls_sni = sni;
+    }
+    s->tls_hello_done = 1;
+    sift_buf_free(&s->tls_buf);
+}
+
 /* ---------- transactions ---------- */
 
 static struct otxn *txn_new(struct sift_smtp *s, const struct sift_pktref *pkt)
@@ -274,6 +749,7 @@ static struct otxn *txn_new(struct sift_smtp *s, const struct sift_pktref *pkt)
 static void txn_emit(struct sift_smtp *s, struct otxn *ot)
 {
     struct sift_smtp_txn *t = ot->t;
+    check_content(s, ot);
     if (ot->final_seen)
         t->disposition = (t->data_reply_code >= 200 && t->data_reply_code < 300)
                        ? SIFT_SMTP_ACCEPTED : SIFT_SMTP_REJECTED;
@@ -383,6 +859,13 @@ static void pcmd_free(struct pcmd *pc)
 static void emit_cmd(struct sift_smtp *s, const struct pcmd *pc, const struct reply *rep,
                      const struct sift_pktref *reply_pkt)
 {
+    if (pc->kind == K_AUTH && s->auth.active && s->auth.seq == pc->seq)
+        auth_finish(s, rep, reply_pkt);
+    if (pc->kind == K_XCLIENT && s->sink.on_xclient) {
+        struct sift_smtp_xclient x = { pc->seq, pc->verb, pc->args ? pc->args : "",
+                                       rep ? rep->code : 0, pc->pkt };
+        s->sink.on_xclient(s->sink.user, &x);
+    }
     if (!s->sink.on_command) return;
     struct sift_smtp_cmd c;
     memset(&c, 0, sizeof c);
@@ -499,7 +982,11 @@ static void replay_hold(struct sift_smtp *s)
 static void release_unanswered_hold(struct sift_smtp *s)
 {
     if (s->hold.len >= 3 && s->hold.data[0] == 0x16 && s->hold.data[1] == 0x03) {
+        size_t n;
+        uint8_t *held = sift_buf_steal(&s->hold, &n);
         set_state(s, ST_TLS);
+        tls_feed(s, held, n);
+        free(held);
         return;
     }
     set_state(s, ST_COMMAND);
@@ -648,8 +1135,8 @@ static const struct { const char *verb; enum kind kind; } verbs[] = {
     { "RCPT", K_RCPT }, { "DATA", K_DATA }, { "BDAT", K_BDAT }, { "RSET", K_RSET },
     { "QUIT", K_QUIT }, { "STARTTLS", K_STARTTLS }, { "AUTH", K_AUTH },
     { "NOOP", K_OTHER }, { "VRFY", K_OTHER }, { "EXPN", K_OTHER }, { "HELP", K_OTHER },
-    { "ETRN", K_OTHER }, { "TURN", K_OTHER }, { "ATRN", K_OTHER }, { "XCLIENT", K_OTHER },
-    { "XFORWARD", K_OTHER }, { "SEND", K_OTHER }, { "SOML", K_OTHER }, { "SAML", K_OTHER },
+    { "ETRN", K_OTHER }, { "TURN", K_OTHER }, { "ATRN", K_OTHER }, { "XCLIENT", K_XCLIENT },
+    { "XFORWARD", K_XCLIENT }, { "SEND", K_OTHER }, { "SOML", K_OTHER }, { "SAML", K_OTHER },
 };
 
 /* Split "<path> params" (after "FROM:"/"TO:"): address without <> and source route,
@@ -836,6 +1323,14 @@ static void client_command(struct sift_smtp *s, const struct sift_line *ln,
         const char *raw = after_keyword(s, pc->args, "FROM", pkt);
         t->mail_from_raw = sift_xstrdup(raw);
         parse_path(s, raw, 1, &t->mail_from, &t->mail_params, pkt);
+        if (s->info.starttls_offered && !s->starttls_tried && !s->starttls_not_used_flagged) {
+            s->starttls_not_used_flagged = 1;
+            finding(s, R_STARTTLS_NOT_USED, pkt, "server offered STARTTLS; client sent MAIL in clear text");
+        }
+        if (has_8bit(ln->data, ln->len) && !param_get(t->mail_params, "SMTPUTF8", NULL) && !s->utf8_flagged) {
+            s->utf8_flagged = 1;
+            finding(s, R_UTF8_WITHOUT_SMTPUTF8, pkt, "8-bit bytes in MAIL FROM without SMTPUTF8");
+        }
         s->cur = ot;
         pc->ot = ot;
         ot->refs++;
@@ -846,10 +1341,21 @@ static void client_command(struct sift_smtp *s, const struct sift_line *ln,
             pc->ot = s->cur;
             pc->ot->refs++;
             add_rcpt(s, pc->ot, pc, pkt);
+            if (has_8bit(ln->data, ln->len) && !s->utf8_flagged &&
+                !param_get(s->cur->t->mail_params, "SMTPUTF8", NULL)) {
+                s->utf8_flagged = 1;
+                finding(s, R_UTF8_WITHOUT_SMTPUTF8, pkt, "8-bit bytes in RCPT TO without SMTPUTF8 on MAIL");
+            }
         }
         break;
     case K_DATA:
-        if (s->cur) { pc->ot = s->cur; pc->ot->refs++; }
+        if (s->cur) {
+            pc->ot = s->cur;
+            pc->ot->refs++;
+            if (param_is(s->cur->t->mail_params, "BODY", "BINARYMIME"))
+                finding(s, R_BINARYMIME_WITH_DATA, pkt,
+                        "BODY=BINARYMIME transaction sent with DATA (RFC 3030 requires BDAT)");
+        }
         s->data_line_crlf = ln->eol == SIFT_EOL_CRLF;
         enter_hold(s, pc);
         break;
@@ -883,7 +1389,11 @@ static void client_command(struct sift_smtp *s, const struct sift_line *ln,
         txn_close(s, s->cur, RS_QUIT);
         break;
     case K_STARTTLS:
+        s->starttls_tried = 1;
+        enter_hold(s, pc);
+        break;
     case K_AUTH:
+        auth_begin(s, pc, pkt);
         enter_hold(s, pc);
         break;
     case K_UNKNOWN: {
@@ -907,6 +1417,7 @@ static void client_line(struct sift_smtp *s, const struct sift_line *ln,
         s->bare_cr_pkt[SIFT_DIR_C2S] = *pk(pkt);
     if (s->state == ST_SASL) {
         /* A SASL response (base64 or "*"): never a command; wait for the next reply. */
+        auth_response(s, ln->data, ln->len, 0, pkt);
         set_state(s, ST_HOLD);
         return;
     }
@@ -945,8 +1456,10 @@ static void client_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
                 content_target(s, NULL);
             }
             break;
-        case ST_GAP:
         case ST_TLS:
+            tls_feed(s, data, len);
+            return;
+        case ST_GAP:
         case ST_CLOSED:
         default:
             return;
@@ -1026,6 +1539,8 @@ static void set_extensions(struct sift_smtp *s, const char *text)
     s->info.extensions = NULL;
     s->info.n_extensions = 0;
     s->info.pipelining_offered = 0;
+    s->info.starttls_offered = 0;
+    s->size_limit = 0;
     const char *nl = strchr(text, '\n');
     size_t cap = 0;
     while (nl) {
@@ -1040,6 +1555,10 @@ static void set_extensions(struct sift_smtp *s, const char *text)
         s->info.extensions[s->info.n_extensions++] = e;
         if (sift_strcaseprefix(e, "PIPELINING") && (e[10] == '\0' || e[10] == ' '))
             s->info.pipelining_offered = 1;
+        if (sift_strcaseprefix(e, "STARTTLS") && (e[8] == '\0' || e[8] == ' '))
+            s->info.starttls_offered = 1;
+        if (sift_strcaseprefix(e, "SIZE ") && isdigit((unsigned char)e[5]))
+            s->size_limit = strtoull(e + 5, NULL, 10);
     }
 }
 
@@ -1211,6 +1730,7 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
                             s->hold.len);
                 start_content(s, h, pkt);
             } else {
+                auth_challenge(s, r->text.data ? (const char *)r->text.data : "");
                 set_state(s, ST_SASL);
             }
             reply_reset(r);
@@ -1290,7 +1810,16 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
         break;
     case K_STARTTLS:
         if (code == 220) tls = 1;
-        else if (is_hold_target) { next = ST_COMMAND; replay = 1; }
+        else {
+            if (code >= 400)
+                finding(s, R_STARTTLS_REFUSED, pkt, "STARTTLS refused with %03d; the session stays in clear text", code);
+            if (is_hold_target) { next = ST_COMMAND; replay = 1; }
+        }
+        break;
+    case K_XCLIENT:
+        /* XCLIENT success is a new 220 greeting: the server starts over as for a new
+         * connection (Postfix XCLIENT_README), so any open transaction ends. */
+        if (code == 220 && !strcmp(pc.verb, "XCLIENT")) txn_close(s, s->cur, RS_HELO);
         break;
     case K_AUTH:
         if (is_hold_target) { next = ST_COMMAND; replay = 1; }
@@ -1327,6 +1856,7 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
             finding(s, R_STARTTLS_PLAINTEXT_INJECTION, pkt,
                     "%zu client bytes after STARTTLS before the 220", s->hold.len);
         txn_close(s, s->cur, RS_TLS);
+        s->info.tls_pkt = *pk(pkt);
         set_state(s, ST_TLS);
         reply_reset(r);
         return;
@@ -1403,7 +1933,19 @@ static void server_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
                          const struct sift_pktref *pkt)
 {
     if (len) s->server_spoke = 1;
-    while (len && s->state != ST_TLS && s->state != ST_CLOSED) {
+    while (len && s->state != ST_CLOSED) {
+        if (s->state == ST_TLS) {
+            /* The server's first bytes after its 220 must be a TLS record (content type
+             * 20-23): otherwise TLS never started, though nothing more is parsed. */
+            if (!s->tls_server_checked && (data[0] < 0x14 || data[0] > 0x17)) {
+                s->info.tls_started = 0;
+                char ev[80];
+                escape_short(data, len < 24 ? len : 24, ev, sizeof ev);
+                finding(s, R_STARTTLS_FAILED, pkt, "server sent non-TLS bytes after 220 to STARTTLS: \"%s\"", ev);
+            }
+            s->tls_server_checked = 1;
+            return;
+        }
         struct sift_line ln;
         size_t n = sift_linebuf_take(&s->lb[SIFT_DIR_S2C], data, len, &ln);
         data += n;
@@ -1619,5 +2161,9 @@ void sift_smtp_free(struct sift_smtp *s)
     free(s->info.helo_name);
     for (size_t i = 0; i < s->info.n_extensions; i++) free(s->info.extensions[i]);
     free(s->info.extensions);
+    free(s->info.tls_version);
+    free(s->info.tls_sni);
+    auth_clear(&s->auth);
+    sift_buf_free(&s->tls_buf);
     free(s);
 }

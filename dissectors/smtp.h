@@ -1,7 +1,8 @@
-/* smtp.h — SMTP dissector (RFC 5321, 2920 pipelining, 1870 SIZE, 6152 8BITMIME):
- * a pure state machine over the bytes of both directions of one connection.
- * No I/O, no libraries. It emits command/reply pairs, mail transactions with
- * their un-stuffed message bytes, and findings, through a sink. */
+/* smtp.h — SMTP dissector (RFC 5321, 2920 pipelining, 1870 SIZE, 6152 8BITMIME,
+ * 3207 STARTTLS, 4954 AUTH, 6531 SMTPUTF8): a pure state machine over the bytes of
+ * both directions of one connection. No I/O, no libraries. It emits command/reply
+ * pairs, mail transactions with their un-stuffed message bytes, AUTH attempts,
+ * XCLIENT/XFORWARD assertions and findings, through a sink. */
 #ifndef SIFT_SMTP_H
 #define SIFT_SMTP_H
 
@@ -94,7 +95,40 @@ struct sift_smtp_session {
     int pipelining_used;     /* client sent a command before the reply to the previous one */
     uint32_t n_commands, n_txns;
     int quit_seen;
-    int tls_started;         /* STARTTLS got 220: nothing after it was parsed */
+    int tls_started;         /* STARTTLS got 220: nothing after it was parsed (back to 0 if
+                                the server then sent something that is not TLS) */
+    struct sift_pktref tls_pkt; /* packet of that 220 reply (zero if none) */
+    char *tls_version;       /* from the client's TLS ClientHello after the 220: highest
+                                version offered ("TLS 1.3" when supported_versions lists
+                                0x0304, else the legacy version), NULL if not seen */
+    char *tls_sni;           /* server_name from that ClientHello, NULL if none */
+    int starttls_offered;    /* the last EHLO reply listed STARTTLS */
+    uint32_t n_auth;         /* AUTH attempts */
+    uint32_t n_auth_failed;  /* of which answered 4xx/5xx */
+};
+
+/* One AUTH attempt (RFC 4954), from the AUTH command to its final reply. Borrowed
+ * for the duration of the callback. */
+struct sift_smtp_auth {
+    uint32_t seq;               /* seq of the AUTH command (commands.seq) */
+    const char *mechanism;      /* upper-cased: "PLAIN", "LOGIN", "CRAM-MD5", ... */
+    const char *username;       /* NULL if not recoverable (see smtp.c: per mechanism) */
+    const char *password;       /* PLAIN and LOGIN only, else NULL */
+    int outcome_code;           /* final reply (235 ok, 535, 501 after "*"...), 0 if none */
+    const char *outcome_text;   /* its text, NULL if none */
+    int cancelled;              /* the client answered a challenge with "*" */
+    int tls;                    /* TLS was active: always 0 (nothing is parsed inside TLS) */
+    struct sift_pktref pkt;     /* the AUTH command's packet */
+};
+
+/* XCLIENT / XFORWARD (Postfix): attributes the client asserts about the real
+ * client, distinct from the TCP peer. Borrowed for the callback. */
+struct sift_smtp_xclient {
+    uint32_t seq;               /* the command's seq */
+    const char *verb;           /* "XCLIENT" or "XFORWARD" */
+    const char *attributes;     /* the arguments as sent: "ADDR=192.0.2.1 NAME=x HELO=y" */
+    int reply_code;             /* 0 if unanswered; XCLIENT success is a new 220 greeting */
+    struct sift_pktref pkt;
 };
 
 struct sift_smtp_sink {
@@ -102,6 +136,8 @@ struct sift_smtp_sink {
     void (*on_command)(void *user, const struct sift_smtp_cmd *c);  /* may be NULL */
     void (*on_txn)(void *user, struct sift_smtp_txn *t);            /* takes ownership */
     sift_finding_fn on_finding;                                     /* may be NULL */
+    void (*on_auth)(void *user, const struct sift_smtp_auth *a);    /* may be NULL */
+    void (*on_xclient)(void *user, const struct sift_smtp_xclient *x); /* may be NULL */
 };
 
 struct sift_smtp;
@@ -133,5 +169,17 @@ void sift_smtp_close(struct sift_smtp *s, const struct sift_pktref *last);
 const struct sift_smtp_session *sift_smtp_session_info(const struct sift_smtp *s);
 
 void sift_smtp_free(struct sift_smtp *s);
+
+/* Base64 (RFC 4648) decode of n bytes of in into out, which has room for outsz
+ * bytes (3 * n / 4 suffices). Padding is optional; whitespace is not allowed.
+ * Returns the decoded length, or -1 if in is not base64 or out is too small. */
+long sift_smtp_b64decode(const char *in, size_t n, uint8_t *out, size_t outsz);
+
+/* Parse the start of a TLS stream from the client (RFC 8446/5246 records holding a
+ * ClientHello; the handshake may span records). Returns 1 when parsed (*version
+ * gets a malloc'd "TLS 1.x"/"SSL 3.0", *sni a malloc'd host name or NULL), 0 if
+ * more bytes are needed, -1 if this is not a ClientHello or is malformed. Reads
+ * only within len; never reads more than 16 KiB of handshake. */
+int sift_smtp_tls_client_hello(const uint8_t *data, size_t len, char **version, char **sni);
 
 #endif

@@ -7,8 +7,11 @@
  *   In text: \r \n \t \\ and \xHH are escapes (so "c: body\n" is a bare-LF line).
  *   L: key=value ...   limits (max_line, max_pending, max_rcpts, max_message, max_reply_lines)
  *   > ...              expected dump line (see dump() below); "#" starts a comment line.
- * Expected dump order: all command rows, then transactions, then findings, then a
- * "session" line. Strings in the dump are quoted with the same escapes.
+ * Expected dump order: all command rows, then transactions, then AUTH attempts
+ * ("auth SEQ MECH user U pass P outcome CODE TEXT [cancelled]") and XCLIENT/XFORWARD
+ * rows ("xclient SEQ VERB ATTRS CODE"), then findings, then a "session" line (with
+ * "tls_pkt N version V sni S" when STARTTLS succeeded and "auth N failed M" when AUTH
+ * was tried). Strings in the dump are quoted with the same escapes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +29,7 @@
 /* ---------- result collection ---------- */
 
 struct result {
-    struct sift_buf cmds, txns, finds;
+    struct sift_buf cmds, txns, finds, auths;
     struct sift_smtp_txn **kept;    /* transactions, when a test wants to inspect them */
     size_t n_kept;
     int keep;
@@ -127,6 +130,29 @@ static void on_txn(void *user, struct sift_smtp_txn *t)
     }
 }
 
+static void on_auth(void *user, const struct sift_smtp_auth *a)
+{
+    struct result *r = user;
+    struct sift_buf *b = &r->auths;
+    put(b, "auth %u %s user ", (unsigned)a->seq, a->mechanism);
+    put_cstr(b, a->username);
+    sift_buf_append(b, " pass ", 6);
+    put_cstr(b, a->password);
+    put(b, " outcome %d ", a->outcome_code);
+    put_cstr(b, a->outcome_text);
+    if (a->cancelled) sift_buf_append(b, " cancelled", 10);
+    put(b, " tls %d\n", a->tls);
+}
+
+static void on_xclient(void *user, const struct sift_smtp_xclient *x)
+{
+    struct result *r = user;
+    struct sift_buf *b = &r->auths;
+    put(b, "xclient %u %s ", (unsigned)x->seq, x->verb);
+    put_cstr(b, x->attributes);
+    put(b, " %d\n", x->reply_code);
+}
+
 static void on_finding(void *user, const char *rule, enum sift_severity sev, const char *detail,
                        const struct sift_pktref *where)
 {
@@ -142,6 +168,7 @@ static void result_free(struct result *r)
     sift_buf_free(&r->cmds);
     sift_buf_free(&r->txns);
     sift_buf_free(&r->finds);
+    sift_buf_free(&r->auths);
     for (size_t i = 0; i < r->n_kept; i++) sift_smtp_txn_free(r->kept[i]);
     free(r->kept);
     memset(r, 0, sizeof *r);
@@ -149,7 +176,9 @@ static void result_free(struct result *r)
 
 static struct sift_smtp *new_session(struct result *r, const struct sift_smtp_limits *lim)
 {
-    struct sift_smtp_sink sink = { r, on_command, on_txn, on_finding };
+    struct sift_smtp_sink sink = { .user = r, .on_command = on_command, .on_txn = on_txn,
+                                   .on_finding = on_finding, .on_auth = on_auth,
+                                   .on_xclient = on_xclient };
     return sift_smtp_new(&sink, lim);
 }
 
@@ -160,12 +189,25 @@ static char *dump(struct result *r, const struct sift_smtp *s)
     const struct sift_smtp_session *in = sift_smtp_session_info(s);
     sift_buf_append(&b, r->cmds.data ? (char *)r->cmds.data : "", r->cmds.len);
     sift_buf_append(&b, r->txns.data ? (char *)r->txns.data : "", r->txns.len);
+    sift_buf_append(&b, r->auths.data ? (char *)r->auths.data : "", r->auths.len);
     sift_buf_append(&b, r->finds.data ? (char *)r->finds.data : "", r->finds.len);
     put(&b, "session banner %d helo ", in->banner_code);
     put_cstr(&b, in->helo_name);
     put(&b, " ext %zu offered %d used %d quit %d tls %d txns %u\n", in->n_extensions,
         in->pipelining_offered, in->pipelining_used, in->quit_seen, in->tls_started,
         (unsigned)in->n_txns);
+    if (in->tls_started) {
+        b.len--;   /* before the newline */
+        put(&b, " tls_pkt %llu version ", (unsigned long long)in->tls_pkt.frame_no);
+        put_cstr(&b, in->tls_version);
+        sift_buf_append(&b, " sni ", 5);
+        put_cstr(&b, in->tls_sni);
+        sift_buf_putc(&b, '\n');
+    }
+    if (in->n_auth) {
+        b.len--;
+        put(&b, " auth %u failed %u\n", (unsigned)in->n_auth, (unsigned)in->n_auth_failed);
+    }
     sift_buf_putc(&b, 0);
     return (char *)sift_buf_steal(&b, NULL);
 }
@@ -427,7 +469,7 @@ static void len_cmd(void *user, const struct sift_smtp_cmd *c)
 static void test_overlong_line_stored_bounded(void **state)
 {
     (void)state;
-    struct sift_smtp_sink sink = { NULL, len_cmd, NULL, NULL };
+    struct sift_smtp_sink sink = { .on_command = len_cmd };
     struct sift_smtp_limits lim = { .max_line = 1000 };
     struct sift_smtp *s = sift_smtp_new(&sink, &lim);
     max_line_seen = 0;
@@ -763,6 +805,152 @@ static void test_disposition_names(void **state)
     assert_string_equal(sift_smtp_disposition_name(SIFT_SMTP_INCOMPLETE), "incomplete");
 }
 
+static void test_b64decode(void **state)
+{
+    (void)state;
+    uint8_t out[64];
+    assert_int_equal(sift_smtp_b64decode("", 0, out, sizeof out), 0);
+    assert_int_equal(sift_smtp_b64decode("Zg==", 4, out, sizeof out), 1);
+    assert_memory_equal(out, "f", 1);
+    assert_int_equal(sift_smtp_b64decode("Zm8=", 4, out, sizeof out), 2);
+    assert_int_equal(sift_smtp_b64decode("Zm9vYmFy", 8, out, sizeof out), 6);
+    assert_memory_equal(out, "foobar", 6);
+    assert_int_equal(sift_smtp_b64decode("Zm9vYg", 6, out, sizeof out), 4);   /* unpadded */
+    assert_memory_equal(out, "foob", 4);
+    assert_int_equal(sift_smtp_b64decode("AGFsaWNlAHB3", 12, out, sizeof out), 9);
+    assert_memory_equal(out, "\0alice\0pw", 9);
+    assert_int_equal(sift_smtp_b64decode("+/+/", 4, out, sizeof out), 3);
+    assert_memory_equal(out, "\xfb\xff\xbf", 3);
+    /* not base64: bad byte, data after padding, a lone sixth, too much padding */
+    assert_int_equal(sift_smtp_b64decode("Zm9v!", 5, out, sizeof out), -1);
+    assert_int_equal(sift_smtp_b64decode("Zg==Zg==", 8, out, sizeof out), -1);
+    assert_int_equal(sift_smtp_b64decode("Z", 1, out, sizeof out), -1);
+    assert_int_equal(sift_smtp_b64decode("Zg===", 5, out, sizeof out), -1);
+    assert_int_equal(sift_smtp_b64decode("Zm9v YmFy", 9, out, sizeof out), -1);
+    /* the output bound is respected */
+    assert_int_equal(sift_smtp_b64decode("Zm9vYmFy", 8, out, 5), -1);
+    assert_int_equal(sift_smtp_b64decode("Zm9vYmFy", 8, out, 6), 6);
+}
+
+/* A TLS 1.2-style ClientHello with SNI "a.example" and supported_versions
+ * {GREASE, 0x0304, 0x0303}; every prefix must give "need more", never a crash. */
+static void test_tls_client_hello(void **state)
+{
+    (void)state;
+    static const uint8_t body[] = {
+        0x03, 0x03,                                     /* legacy_version TLS 1.2 */
+        1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,
+        0x00,                                           /* session id */
+        0x00, 0x02, 0x13, 0x01,                         /* cipher suites */
+        0x01, 0x00,                                     /* compression */
+        0x00, 0x1d,                                     /* extensions: 29 bytes */
+        0x00, 0x00, 0x00, 0x0e, 0x00, 0x0c, 0x00, 0x00, 0x09,
+        'a', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e',    /* server_name */
+        0x00, 0x2b, 0x00, 0x07, 0x06, 0x3a, 0x3a, 0x03, 0x04, 0x03, 0x03, /* supported_versions */
+    };
+    uint8_t rec[5 + 4 + sizeof body];
+    size_t hl = 4 + sizeof body;
+    rec[0] = 0x16; rec[1] = 0x03; rec[2] = 0x01; rec[3] = (uint8_t)(hl >> 8); rec[4] = (uint8_t)hl;
+    rec[5] = 0x01; rec[6] = 0; rec[7] = 0; rec[8] = (uint8_t)sizeof body;
+    memcpy(rec + 9, body, sizeof body);
+    char *ver, *sni;
+    assert_int_equal(sift_smtp_tls_client_hello(rec, sizeof rec, &ver, &sni), 1);
+    assert_string_equal(ver, "TLS 1.3");
+    assert_string_equal(sni, "a.example");
+    free(ver);
+    free(sni);
+    for (size_t n = 0; n < sizeof rec; n++) {
+        assert_int_equal(sift_smtp_tls_client_hello(rec, n, &ver, &sni), 0);
+        assert_null(ver);
+        assert_null(sni);
+    }
+    /* supported_versions without 1.3: legacy version counts */
+    uint8_t v12[sizeof rec];
+    memcpy(v12, rec, sizeof rec);
+    v12[sizeof rec - 4] = 0x03; v12[sizeof rec - 3] = 0x02;   /* 0x0304 -> 0x0302 */
+    assert_int_equal(sift_smtp_tls_client_hello(v12, sizeof v12, &ver, &sni), 1);
+    assert_string_equal(ver, "TLS 1.2");
+    free(ver);
+    free(sni);
+    /* an extension length running past the handshake is malformed */
+    uint8_t bad[sizeof rec];
+    memcpy(bad, rec, sizeof rec);
+    bad[9 + 41] = 0x00; bad[9 + 42] = 0x40;                   /* extensions: 64 bytes */
+    assert_int_equal(sift_smtp_tls_client_hello(bad, sizeof bad, &ver, &sni), -1);
+    assert_null(ver);
+    assert_null(sni);
+    /* not a handshake record / not a ClientHello */
+    assert_int_equal(sift_smtp_tls_client_hello((const uint8_t *)"EHLO x\r\n", 8, &ver, &sni), -1);
+    memcpy(bad, rec, sizeof rec);
+    bad[5] = 0x02;                                            /* ServerHello */
+    assert_int_equal(sift_smtp_tls_client_hello(bad, sizeof bad, &ver, &sni), -1);
+    /* random bytes after a valid record header: never a crash */
+    uint32_t seed = 99;
+    for (int round = 0; round < 2000; round++) {
+        memcpy(bad, rec, 9);
+        for (size_t i = 9; i < sizeof bad; i++) {
+            seed = seed * 1103515245u + 12345u;
+            bad[i] = (uint8_t)(seed >> 16);
+        }
+        if (sift_smtp_tls_client_hello(bad, sizeof bad, &ver, &sni) == 1) {
+            free(ver);
+            free(sni);
+        }
+    }
+}
+
+/* AUTH attempts carry the AUTH command's packet; a session of AUTH PLAIN lines
+ * mixed with random garbage never crashes. */
+static struct sift_pktref auth_pkt;
+static void grab_auth(void *user, const struct sift_smtp_auth *a)
+{
+    (void)user;
+    auth_pkt = a->pkt;
+}
+
+static void test_auth_packet_and_garbage(void **state)
+{
+    (void)state;
+    struct sift_smtp_sink sink = { .on_auth = grab_auth };
+    struct sift_smtp *s = sift_smtp_new(&sink, NULL);
+    feeds(s, SIFT_DIR_S2C, "220 mx\r\n", 1);
+    feeds(s, SIFT_DIR_C2S, "AUTH LOGIN\r\n", 2);
+    feeds(s, SIFT_DIR_S2C, "334 VXNlcm5hbWU6\r\n", 3);
+    feeds(s, SIFT_DIR_C2S, "dXNlcg==\r\n", 4);
+    feeds(s, SIFT_DIR_S2C, "535 no\r\n", 5);
+    assert_int_equal(auth_pkt.frame_no, 2);
+    assert_int_equal(sift_smtp_session_info(s)->n_auth_failed, 1);
+    sift_smtp_close(s, NULL);
+    sift_smtp_free(s);
+    static const char *const mechs[] = { "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "NTLM",
+                                         "OAUTHBEARER", "SCRAM-SHA-256", "DIGEST-MD5" };
+    uint32_t seed = 5;
+    for (int round = 0; round < 400; round++) {
+        s = sift_smtp_new(&sink, NULL);
+        feeds(s, SIFT_DIR_S2C, "220 mx\r\n", 1);
+        char line[200];
+        snprintf(line, sizeof line, "AUTH %s\r\n", mechs[round % 8]);
+        feeds(s, SIFT_DIR_C2S, line, 2);
+        for (int k = 0; k < 3; k++) {
+            feeds(s, SIFT_DIR_S2C, "334 \r\n", 3);
+            size_t n = 0;
+            seed = seed * 1103515245u + 12345u;
+            size_t len = (seed >> 16) % 120;
+            static const char b64c[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            for (; n < len; n++) {
+                seed = seed * 1103515245u + 12345u;
+                line[n] = b64c[(seed >> 16) % 64];
+            }
+            if (round % 3 == 0) memcpy(line, "TlRMTVNTUAAD", n >= 12 ? 12 : 0);   /* "NTLMSSP\0\3" */
+            memcpy(line + n, "\r\n", 3);
+            feeds(s, SIFT_DIR_C2S, line, 4);
+        }
+        feeds(s, SIFT_DIR_S2C, "535 no\r\n", 5);
+        sift_smtp_close(s, NULL);
+        sift_smtp_free(s);
+    }
+}
+
 static int cmpstr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -787,6 +975,9 @@ int main(void)
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_disposition_names),
+        cmocka_unit_test(test_b64decode),
+        cmocka_unit_test(test_tls_client_hello),
+        cmocka_unit_test(test_auth_packet_and_garbage),
     };
     /* One test case per fixture file, named after it. */
     char dirpath[1024];
