@@ -1,8 +1,15 @@
 /* mime.c — message decoding with GMime 3.2 (RFC 5322, 2045-2049, 2047, 2231):
- * headers, addresses, MIME parts with streamed SHA-256, text bodies as UTF-8.
- * Works around gmime#133 (RFC 2047), #150 (base64 with inner padding), #165
- * (never touch parsed objects). Does NOT keep decoded attachment bytes. */
+ * headers, addresses, trace/authentication headers, MIME parts with streamed
+ * MD5/SHA-1/SHA-256 and libmagic type, text bodies as UTF-8, URLs, optional
+ * attachment extraction. Works around gmime#133 (RFC 2047), #150 (base64 with
+ * inner padding), #165 (never touch parsed objects). Does NOT keep decoded
+ * attachment bytes in memory (they stream to hashes and, if asked, a file). */
 #include "mime.h"
+
+#include "filetype.h"
+#include "hash.h"
+#include "html.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -17,6 +24,10 @@
 #define MIME_MAX_PARTS     10000        /* parts walked per message */
 #define MIME_MAX_WARNINGS  200          /* parser-warning findings per message */
 #define MIME_DETAIL_ITEM   200          /* bytes of an attacker string quoted in a finding */
+#define MIME_MAX_RECEIVED  100
+#define MIME_MAX_AUTH      200
+#define MIME_MAX_DKIM      100
+#define MIME_MAX_URLS      5000
 
 static const char utf8_replacement[] = "\xEF\xBF\xBD";   /* U+FFFD */
 
@@ -35,6 +46,8 @@ struct mime_ctx {
     struct sift_mime_summary *sum;
     size_t cap_headers, cap_addresses, cap_parts;
     int said_hash_skipped, said_unknown_charset;   /* once per message: bounded findings */
+    int extract_dirfd;            /* -1: no extraction */
+    size_t cap_urls;
 };
 
 static void ctx_finding(struct mime_ctx *c, const char *rule, enum sift_severity sev,
@@ -397,8 +410,12 @@ static char *dup_lower(const char *s)
 
 typedef struct {
     GMimeStream parent;
-    GChecksum *ck;
+    struct sift_digests *dg;              /* MD5, SHA-1, SHA-256 (OpenSSL, via hash.c) */
+    int sniff_wanted;                     /* run libmagic on the first bytes (attachments) */
     guint64 n;
+    uint8_t sniff[SIFT_FILETYPE_SNIFF];   /* first bytes, for libmagic */
+    size_t n_sniff;
+    struct sift_outfile *out;             /* optional: extraction file */
     struct sift_buf *text;    /* optional: first text_cap bytes */
     size_t text_cap;
     int text_cut;
@@ -410,7 +427,14 @@ G_DEFINE_TYPE(SiftSink, sift_sink, GMIME_TYPE_STREAM)
 static ssize_t sink_write(GMimeStream *st, const char *buf, size_t len)
 {
     SiftSink *s = (SiftSink *)st;
-    g_checksum_update(s->ck, (const guchar *)buf, len);
+    sift_digests_update(s->dg, buf, len);
+    if (s->sniff_wanted && s->n_sniff < sizeof s->sniff) {
+        size_t k = sizeof s->sniff - s->n_sniff;
+        if (k > len) k = len;
+        memcpy(s->sniff + s->n_sniff, buf, k);
+        s->n_sniff += k;
+    }
+    if (s->out) sift_outfile_write(s->out, buf, len);
     s->n += len;
     if (s->text) {
         size_t room = s->text_cap - s->text->len;
@@ -432,7 +456,8 @@ static GMimeStream *sink_substream(GMimeStream *st, gint64 a, gint64 b) { (void)
 static void sift_sink_finalize(GObject *o)
 {
     SiftSink *s = (SiftSink *)o;
-    if (s->ck) g_checksum_free(s->ck);
+    sift_digests_free(s->dg);
+    s->dg = NULL;
     G_OBJECT_CLASS(sift_sink_parent_class)->finalize(o);
 }
 
@@ -448,7 +473,8 @@ static void sift_sink_class_init(SiftSinkClass *k)
 
 static void sift_sink_init(SiftSink *s)
 {
-    s->ck = g_checksum_new(G_CHECKSUM_SHA256);
+    s->dg = sift_digests_new();
+    s->sniff_wanted = 1;
 }
 
 static SiftSink *sink_new(void)
@@ -458,10 +484,13 @@ static SiftSink *sink_new(void)
     return s;
 }
 
-static void sink_digest(SiftSink *s, char out[65])
+/* Fills the part's hashes and libmagic type from what went through the sink. */
+static void sink_digest(SiftSink *s, struct sift_mime_part *p)
 {
-    const gchar *hex = g_checksum_get_string(s->ck);
-    snprintf(out, 65, "%s", hex);
+    sift_digests_final(s->dg, p->md5, p->sha1, p->sha256);
+    char t[256];
+    if (s->sniff_wanted && sift_filetype_mime(s->sniff, s->n_sniff, t, sizeof t) == 0 && t[0])
+        p->magic_type = dup_valid(t);
 }
 
 /* ---- parts -------------------------------------------------------------- */
@@ -605,9 +634,58 @@ static int embedded_span(struct mime_ctx *c, GMimeObject *obj, const char *gpath
     return 1;
 }
 
+static void add_url(struct mime_ctx *c, size_t part, const char *url, const char *text)
+{
+    struct sift_mime_summary *s = c->sum;
+    if (s->n_urls >= MIME_MAX_URLS) return;
+    if (s->n_urls == c->cap_urls) {
+        c->cap_urls = c->cap_urls ? c->cap_urls * 2 : 8;
+        s->urls = sift_xrealloc(s->urls, c->cap_urls * sizeof *s->urls);
+    }
+    struct sift_mime_url *u = &s->urls[s->n_urls++];
+    u->part = part;
+    u->url = dup_valid(url);
+    u->host = sift_url_host(u->url);
+    u->text = text ? dup_valid(text) : NULL;
+}
+
+/* URLs of a text part, and for HTML its visible text. */
+static void part_urls(struct mime_ctx *c, size_t idx)
+{
+    struct sift_mime_part *p = &c->sum->parts[idx];
+    struct sift_link *l = NULL;
+    size_t nl = 0;
+    if (!p->text) return;
+    if (!strcmp(p->content_type, "text/html")) p->html_text = sift_html_to_text(p->text, strlen(p->text), &l, &nl);
+    else sift_text_urls(p->text, strlen(p->text), &l, &nl);
+    for (size_t i = 0; i < nl; i++) add_url(c, idx, l[i].url, l[i].text);
+    sift_links_free(l, nl);
+}
+
+/* Starts an extraction file for the part if asked to; NULL otherwise. */
+static struct sift_outfile *extract_begin(struct mime_ctx *c, const struct sift_mime_part *p,
+                                          struct sift_outfile *f)
+{
+    if (c->extract_dirfd < 0 || !p->is_attachment) return NULL;
+    if (sift_outfile_begin(f, c->extract_dirfd) == 0) return f;
+    ctx_finding(c, "extract_failed", SIFT_SEV_MEDIUM, "part %s: cannot create a file: %s",
+                p->path, strerror(errno));
+    return NULL;
+}
+
+static void extract_end(struct mime_ctx *c, struct sift_mime_part *p, struct sift_outfile *f)
+{
+    if (!f) return;
+    if (!p->sha256[0]) { sift_outfile_abort(f); return; }
+    if (sift_outfile_commit(f, p->sha256) >= 0) p->extracted_path = sift_xstrdup(p->sha256);
+    else ctx_finding(c, "extract_failed", SIFT_SEV_MEDIUM, "part %s: cannot write %s: %s",
+                     p->path, p->sha256, strerror(errno));
+}
+
 static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath, char *path)
 {
     struct sift_mime_part *p = add_part(c);
+    size_t idx = c->sum->n_parts - 1;
     p->path = path;
     GMimeContentType *ct = g_mime_object_get_content_type(obj);     /* borrowed */
     char *mt = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
@@ -620,14 +698,19 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath,
     else p->filename = dup_valid(g_mime_object_get_content_disposition_parameter(obj, "filename"));
     int is_text = !strncmp(p->content_type, "text/", 5);
     int disp_att = p->disposition && !strcmp(p->disposition, "attachment");
+    struct sift_outfile of;
 
     if (GMIME_IS_MESSAGE_PART(obj)) {
+        p->is_attachment = disp_att || p->filename != NULL;
         size_t start, end;
         if (embedded_span(c, obj, gpath, &start, &end)) {
-            char hex[65];
-            sift_sha256_hex(c->data + start, end - start, hex);
-            memcpy(p->sha256, hex, sizeof hex);
+            SiftSink *sink = sink_new();
+            sink->out = extract_begin(c, p, &of);
+            g_mime_stream_write(GMIME_STREAM(sink), (const char *)c->data + start, end - start);
             p->size = end - start;
+            sink_digest(sink, p);
+            extract_end(c, p, sink->out);
+            g_object_unref(sink);
         } else {
             p->size = 0;
             p->sha256[0] = '\0';
@@ -636,15 +719,20 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath,
                             "part %s: embedded message bytes not located or work bound reached"
                             " (reported once per message)", p->path);
         }
-        p->is_attachment = disp_att || p->filename != NULL;
     } else {
         GMimePart *part = (GMimePart *)obj;
+        p->is_attachment = disp_att || p->filename || !is_text;
         SiftSink *sink = sink_new();
+        /* libmagic is the costliest step per byte: sniff what can be an attachment,
+         * not every text body (their declared type is what matters there). */
+        sink->sniff_wanted = p->is_attachment;
         struct sift_buf text = {0};
         if (is_text) { sink->text = &text; sink->text_cap = MIME_TEXT_CAP; }
+        sink->out = extract_begin(c, p, &of);
         decode_leaf(part, sink);
         p->size = sink->n;
-        sink_digest(sink, p->sha256);
+        sink_digest(sink, p);
+        extract_end(c, p, sink->out);
         if (is_text) {
             int unknown = 0, cut = sink->text_cut;
             p->text = to_utf8(text.len ? (const char *)text.data : "", text.len, p->charset, &unknown);
@@ -669,8 +757,8 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath,
             }
             sift_buf_free(&text);
         }
-        p->is_attachment = disp_att || p->filename || !is_text;
         g_object_unref(sink);
+        part_urls(c, idx);
     }
     if (p->is_attachment) c->sum->n_attachments++;
 }
@@ -846,6 +934,121 @@ static const char *first_value(const struct sift_mime_summary *s, const char *na
     return NULL;
 }
 
+/* ---- trace and authentication headers ---------------------------------- */
+
+static char *dup_or_null(const char *s) { return s ? dup_valid(s) : NULL; }
+
+static void add_auth(struct mime_ctx *c, const char *header, size_t seq, int instance,
+                     const char *authserv, struct sift_auth_result *r, size_t n)
+{
+    struct sift_mime_summary *s = c->sum;
+    for (size_t i = 0; i < n && s->n_auth < MIME_MAX_AUTH; i++) {
+        s->auth = sift_xrealloc(s->auth, (s->n_auth + 1) * sizeof *s->auth);
+        struct sift_mime_auth *a = &s->auth[s->n_auth++];
+        a->header = header;
+        a->header_seq = seq;
+        a->instance = instance;
+        a->authserv_id = dup_or_null(authserv);
+        a->method = dup_or_null(r[i].method);
+        a->result = dup_or_null(r[i].result);
+        a->reason = dup_or_null(r[i].reason);
+        a->props = dup_or_null(r[i].props);
+    }
+}
+
+static void add_dkim(struct mime_ctx *c, const char *header, size_t seq, const char *value)
+{
+    struct sift_mime_summary *s = c->sum;
+    if (s->n_dkim >= MIME_MAX_DKIM) return;
+    size_t nt;
+    struct sift_tag *t = sift_tags_parse(value, &nt);
+    s->dkim = sift_xrealloc(s->dkim, (s->n_dkim + 1) * sizeof *s->dkim);
+    struct sift_mime_dkim *d = &s->dkim[s->n_dkim++];
+    memset(d, 0, sizeof *d);
+    d->header = header;
+    d->header_seq = seq;
+    const char *i = sift_tags_get(t, nt, "i");
+    int arc = strcmp(header, "dkim-signature") != 0;
+    d->instance = arc ? (i ? atoi(i) : 0) : -1;
+    d->version = dup_or_null(sift_tags_get(t, nt, "v"));
+    d->algorithm = dup_or_null(sift_tags_get(t, nt, "a"));
+    d->domain = dup_or_null(sift_tags_get(t, nt, "d"));
+    d->selector = dup_or_null(sift_tags_get(t, nt, "s"));
+    d->canonicalization = dup_or_null(sift_tags_get(t, nt, "c"));
+    d->signed_headers = dup_or_null(sift_tags_get(t, nt, "h"));
+    d->identity = arc ? NULL : dup_or_null(i);
+    d->body_hash = dup_or_null(sift_tags_get(t, nt, "bh"));
+    d->chain_validation = dup_or_null(sift_tags_get(t, nt, "cv"));
+    const char *ts = sift_tags_get(t, nt, "t");
+    if (ts && *ts) {
+        char *e;
+        long long v = strtoll(ts, &e, 10);
+        if (!*e && v >= 0) { d->timestamp = v; d->has_timestamp = 1; }
+    }
+    sift_tags_free(t, nt);
+}
+
+/* X-Originating-IP: "[192.0.2.1]" -> "192.0.2.1". */
+static char *clean_ip(const char *v)
+{
+    struct sift_buf b = {0};
+    for (const char *p = v; *p && b.len < 64; p++)
+        if (*p != '[' && *p != ']' && *p != ' ' && *p != '\t') sift_buf_putc(&b, (uint8_t)*p);
+    if (!b.len) { sift_buf_free(&b); return NULL; }
+    return (char *)sift_buf_steal(&b, NULL);
+}
+
+/* Received chain, authentication results, signatures, X-Mailer & co. from
+ * the decoded top-level headers (already valid UTF-8). */
+static void parse_trace(struct mime_ctx *c)
+{
+    struct sift_mime_summary *s = c->sum;
+    for (size_t i = 0; i < s->n_headers; i++) {
+        const char *name = s->headers[i].name, *v = s->headers[i].value;
+        if (!v) continue;
+        if (!g_ascii_strcasecmp(name, "Received")) {
+            if (s->n_received >= MIME_MAX_RECEIVED) continue;
+            s->received = sift_xrealloc(s->received, (s->n_received + 1) * sizeof *s->received);
+            struct sift_mime_received *r = &s->received[s->n_received++];
+            memset(r, 0, sizeof *r);
+            sift_received_parse(v, &r->hop);
+            r->raw = sift_xstrdup(v);
+            r->header_seq = i;
+            if (r->hop.date) {
+                GDateTime *dt = g_mime_utils_header_decode_date(r->hop.date);
+                if (dt) { r->ts = g_date_time_to_unix(dt); r->has_ts = 1; g_date_time_unref(dt); }
+            }
+        } else if (!g_ascii_strcasecmp(name, "Authentication-Results") ||
+                   !g_ascii_strcasecmp(name, "ARC-Authentication-Results")) {
+            int arc = !g_ascii_strcasecmp(name, "ARC-Authentication-Results");
+            int inst;
+            char *serv;
+            size_t n;
+            struct sift_auth_result *r = sift_auth_results_parse(v, arc, &inst, &serv, &n);
+            add_auth(c, arc ? "arc-authentication-results" : "authentication-results", i, inst, serv, r, n);
+            sift_auth_results_free(r, n);
+            free(serv);
+        } else if (!g_ascii_strcasecmp(name, "Received-SPF")) {
+            size_t n;
+            struct sift_auth_result *r = sift_received_spf_parse(v, &n);
+            add_auth(c, "received-spf", i, -1, NULL, r, n);
+            sift_auth_results_free(r, n);
+        } else if (!g_ascii_strcasecmp(name, "DKIM-Signature")) {
+            add_dkim(c, "dkim-signature", i, v);
+        } else if (!g_ascii_strcasecmp(name, "ARC-Message-Signature")) {
+            add_dkim(c, "arc-message-signature", i, v);
+        } else if (!g_ascii_strcasecmp(name, "ARC-Seal")) {
+            add_dkim(c, "arc-seal", i, v);
+        } else if (!g_ascii_strcasecmp(name, "X-Mailer")) {
+            if (!s->x_mailer) s->x_mailer = dup_trimmed_valid(v);
+        } else if (!g_ascii_strcasecmp(name, "User-Agent")) {
+            if (!s->user_agent) s->user_agent = dup_trimmed_valid(v);
+        } else if (!g_ascii_strcasecmp(name, "X-Originating-IP")) {
+            if (!s->x_originating_ip) s->x_originating_ip = clean_ip(v);
+        }
+    }
+}
+
 /* ---- public API --------------------------------------------------------- */
 
 void sift_mime_init(void)
@@ -855,14 +1058,23 @@ void sift_mime_init(void)
 
 void sift_mime_shutdown(void)
 {
+    sift_filetype_close();
     g_mime_shutdown();
 }
 
 struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
                                           sift_finding_fn finding, void *user)
 {
+    return sift_mime_parse_ex(data, len, NULL, finding, user);
+}
+
+struct sift_mime_summary *sift_mime_parse_ex(const uint8_t *data, size_t len,
+                                             const struct sift_mime_opts *opts,
+                                             sift_finding_fn finding, void *user)
+{
     struct sift_mime_summary *s = sift_xcalloc(1, sizeof *s);
     struct mime_ctx c = { .finding = finding, .user = user, .sum = s, .data = data, .len = len };
+    c.extract_dirfd = opts ? opts->extract_dirfd : -1;
     c.msg_hash_budget = (uint64_t)len * 4 + (1u << 20);
     static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
     c.opts = g_mime_parser_options_new();
@@ -887,6 +1099,7 @@ struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
     s->parsed = 1;
     c.top = msg;
     collect_headers(&c, msg);
+    parse_trace(&c);
 
     const char *v = first_value(s, "Subject");
     s->subject = v ? sift_xstrdup(v) : NULL;
@@ -926,8 +1139,31 @@ void sift_mime_free(struct sift_mime_summary *m)
         struct sift_mime_part *p = &m->parts[i];
         free(p->path); free(p->content_type); free(p->charset); free(p->encoding);
         free(p->disposition); free(p->filename); free(p->text);
+        free(p->magic_type); free(p->html_text); free(p->extracted_path);
     }
     free(m->parts);
+    for (size_t i = 0; i < m->n_received; i++) {
+        sift_received_clear(&m->received[i].hop);
+        free(m->received[i].raw);
+    }
+    free(m->received);
+    for (size_t i = 0; i < m->n_auth; i++) {
+        struct sift_mime_auth *a = &m->auth[i];
+        free(a->authserv_id); free(a->method); free(a->result); free(a->reason); free(a->props);
+    }
+    free(m->auth);
+    for (size_t i = 0; i < m->n_dkim; i++) {
+        struct sift_mime_dkim *d = &m->dkim[i];
+        free(d->version); free(d->algorithm); free(d->domain); free(d->selector);
+        free(d->canonicalization); free(d->signed_headers); free(d->identity);
+        free(d->body_hash); free(d->chain_validation);
+    }
+    free(m->dkim);
+    for (size_t i = 0; i < m->n_urls; i++) {
+        free(m->urls[i].url); free(m->urls[i].host); free(m->urls[i].text);
+    }
+    free(m->urls);
+    free(m->x_mailer); free(m->user_agent); free(m->x_originating_ip);
     free(m->subject); free(m->from_addr); free(m->from_name); free(m->date);
     free(m->message_id); free(m->in_reply_to);
     free(m);
@@ -935,8 +1171,5 @@ void sift_mime_free(struct sift_mime_summary *m)
 
 void sift_sha256_hex(const uint8_t *data, size_t len, char out[65])
 {
-    GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
-    g_checksum_update(ck, data, len);
-    snprintf(out, 65, "%s", g_checksum_get_string(ck));
-    g_checksum_free(ck);
+    sift_hash_sha256_hex(data ? (const void *)data : "", len, out);
 }

@@ -6,6 +6,7 @@
 #define SIFT_MIME_H
 
 #include "sift.h"
+#include "hdrparse.h"
 
 struct sift_mime_header {
     char *name;          /* as written (case kept) */
@@ -41,6 +42,47 @@ struct sift_mime_part {
     char *text;          /* for text/ parts: decoded body as valid UTF-8, at most 1 MiB (finding
                           * "mime_text_truncated" if cut); declared charset, else UTF-8 if valid,
                           * else windows-1252; bad bytes become U+FFFD, never dropped. Else NULL */
+    char md5[33];        /* MD5 and SHA-1 of the same bytes as sha256 (streamed together), */
+    char sha1[41];       /* lower-case hex; "" exactly when sha256 is "" */
+    char *magic_type;    /* attachments only: MIME type libmagic finds in the first 16 KiB, else NULL */
+    char *html_text;     /* text/html parts: the visible text (sift_html_to_text of text), else NULL */
+    char *extracted_path;/* with an extract directory: file name (the SHA-256) under it, else NULL */
+};
+
+/* One Received header (newest first, as in the message). */
+struct sift_mime_received {
+    struct sift_received hop;
+    char *raw;           /* the decoded, unfolded header value */
+    size_t header_seq;   /* index in headers */
+    int64_t ts;          /* hop.date parsed (Unix seconds); valid only if has_ts */
+    int has_ts;
+};
+
+/* One method result of Authentication-Results, ARC-Authentication-Results or Received-SPF. */
+struct sift_mime_auth {
+    const char *header;  /* "authentication-results", "arc-authentication-results", "received-spf" (static) */
+    size_t header_seq;
+    int instance;        /* ARC i=, -1 otherwise */
+    char *authserv_id;   /* NULL for Received-SPF */
+    char *method, *result, *reason, *props;   /* see struct sift_auth_result */
+};
+
+/* One DKIM-Signature, ARC-Message-Signature or ARC-Seal (tags as written, FWS removed). */
+struct sift_mime_dkim {
+    const char *header;  /* "dkim-signature", "arc-message-signature", "arc-seal" (static) */
+    size_t header_seq;
+    int instance;        /* ARC i=, -1 for DKIM */
+    char *version, *algorithm, *domain, *selector, *canonicalization, *signed_headers,
+         *identity, *body_hash, *chain_validation;   /* v= a= d= s= c= h= i= bh= cv=, NULL if absent */
+    int64_t timestamp; int has_timestamp;             /* t= */
+};
+
+/* A URL in a text body (plain text, or an <a href> in HTML). */
+struct sift_mime_url {
+    size_t part;         /* index in parts */
+    char *url;
+    char *host;          /* lower-case, NULL if none (mailto:, relative) */
+    char *text;          /* HTML: the link's visible text; plain text: NULL */
 };
 
 struct sift_mime_summary {
@@ -57,6 +99,18 @@ struct sift_mime_summary {
     char *message_id;                 /* Message-ID without <>, NULL if none */
     char *in_reply_to;                /* as written (trimmed, <> kept), NULL if none */
     size_t n_attachments;
+    struct sift_mime_received *received; size_t n_received;   /* at most 100 */
+    struct sift_mime_auth *auth; size_t n_auth;               /* at most 200 */
+    struct sift_mime_dkim *dkim; size_t n_dkim;               /* at most 100 */
+    struct sift_mime_url *urls; size_t n_urls;                /* at most 1000 per part, 5000 per message */
+    char *x_mailer, *user_agent;      /* first X-Mailer / User-Agent, decoded; NULL if none */
+    char *x_originating_ip;           /* first X-Originating-IP without [] and blanks, NULL if none */
+};
+
+/* Options for sift_mime_parse_ex. */
+struct sift_mime_opts {
+    int extract_dirfd;   /* >= 0: write every attachment (decoded) into this directory as a file
+                          * named by its SHA-256, once (an existing file is kept); -1: none */
 };
 
 /* Once per process, before any parse (g_mime_init) and at exit. */
@@ -73,6 +127,11 @@ void sift_mime_shutdown(void);
  * sift_mime_init and sift_mime_shutdown. */
 struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
                                           sift_finding_fn finding, void *user);
+/* The same with options (NULL = defaults). An attachment that cannot be
+ * written gives finding "extract_failed" and extracted_path NULL. */
+struct sift_mime_summary *sift_mime_parse_ex(const uint8_t *data, size_t len,
+                                             const struct sift_mime_opts *opts,
+                                             sift_finding_fn finding, void *user);
 void sift_mime_free(struct sift_mime_summary *m);
 
 /* SHA-256 of data as 64 lower-case hex chars + NUL. */

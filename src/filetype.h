@@ -1,0 +1,18 @@
+/* filetype.h — the real type of some bytes, from their content, through
+ * libmagic (file(1)'s database). The only module that includes <magic.h>. */
+#ifndef SIFT_FILETYPE_H
+#define SIFT_FILETYPE_H
+
+#include "sift.h"
+
+#define SIFT_FILETYPE_SNIFF 16384   /* bytes of a part worth looking at */
+
+/* MIME type libmagic gives for the n bytes (borrowed), e.g. "application/pdf",
+ * written to out (NUL-terminated, cut to outlen). Returns 0, or -1 if libmagic
+ * is unavailable (out = ""). The database is loaded on first use; not thread-safe. */
+int sift_filetype_mime(const uint8_t *p, size_t n, char *out, size_t outlen);
+
+/* Releases libmagic (optional, at exit). */
+void sift_filetype_close(void);
+
+#endif
