@@ -7,5 +7,9 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
-    libpcap-dev libnids-dev libgmime-3.0-dev libsqlite3-dev libssl-dev libcmocka-dev \
-    sqlite3 python3 >/dev/null
+    libpcap-dev libnids-dev libgmime-3.0-dev libsqlite3-dev libssl-dev libcmocka-dev libmagic-dev \
+    libpsl-dev publicsuffix libicu-dev \
+    sqlite3 python3 \
+    clang libclang-rt-14-dev valgrind \
+    chromium >/dev/null
+# chromium: the report --html test renders the page headless (about 25 s to install)

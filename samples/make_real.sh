@@ -75,4 +75,6 @@ cp /var/log/postfix-smtpsift.log "$OUT/logs/postfix.log" 2>/dev/null || true
 postfix stop
 for f in main.cf master.cf; do cp -a /etc/postfix/$f.smtpsift-orig /etc/postfix/$f; done
 rm -rf "$TMP"
+# AUTH and STARTTLS captures: a small stdlib server on :587 (Postfix is stopped by now).
+OUT=$OUT "$HERE"/make_proto.sh
 echo "done; captures in $OUT"

@@ -12,4 +12,23 @@ void sift_hash_sha256_hex(const void *data, size_t len, char out[65]);
 enum sift_status sift_hash_file(const char *path, char out[65], uint64_t *size,
                                 char *err, size_t errlen);
 
+/* Like sift_hash_file, but gives up (SIFT_ERR_INTERRUPTED) soon after *cancel
+ * becomes non-zero (checked between 1 MiB blocks). cancel may be NULL. */
+enum sift_status sift_hash_file_cancel(const char *path, char out[65], uint64_t *size,
+                                       const volatile int *cancel, char *err, size_t errlen);
+
+/* A quick fingerprint of a file: SHA-256 over its size (8 bytes, little endian),
+ * its first MiB and its last MiB. Equal files have equal fingerprints; a match
+ * is confirmed with the full hash. SIFT_ERR_IO with err filled on failure. */
+enum sift_status sift_hash_fingerprint(const char *path, char out[65], uint64_t *size,
+                                       char *err, size_t errlen);
+
+/* MD5, SHA-1 and SHA-256 of one stream at once (attachment hashes). */
+struct sift_digests;
+struct sift_digests *sift_digests_new(void);
+void sift_digests_update(struct sift_digests *d, const void *data, size_t len);
+/* Writes lower-case hex; d can be reused after sift_digests_reset. */
+void sift_digests_final(struct sift_digests *d, char md5[33], char sha1[41], char sha256[65]);
+void sift_digests_free(struct sift_digests *d);
+
 #endif

@@ -5,26 +5,35 @@
 #include "ingest.h"
 
 #include "capture.h"
+#include "detect.h"
+#include "detect_content.h"
 #include "dissect.h"
 #include "hash.h"
 #include "mime.h"
+#include "outfile.h"
 #include "reasm.h"
+#include "progress.h"
 #include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t interrupted;
+
+static volatile int hash_cancel;   /* stops a capture-file hash thread */
 
 void sift_ingest_interrupt(void)
 {
     interrupted = 1;
+    hash_cancel = 1;
     sift_capture_break();
 }
 
@@ -38,12 +47,17 @@ struct finding_rec {
 
 struct ingest {
     struct sift_store *st;
-    char (*file_sha)[65];       /* per file index */
+    char (*file_sha)[65];       /* per file index: quick fingerprint (session uids) */
+    int64_t note_capture;       /* first capture read by this run (run-level notes) */
     size_t n_files;
     uint64_t sessions, messages, attachments, findings, flows_ignored;
+    struct sift_progress *prog;   /* NULL unless stderr is a terminal */
+    uint64_t prog_done;           /* bytes of input consumed, estimated */
     /* findings collected while decoding one message, stored after its row */
     struct finding_rec *pending;
     size_t n_pending, cap_pending;
+    int has_extract, extract_dirfd;   /* --extract DIR: attachments written there */
+    struct sift_detect *det;          /* detection context (detect.h); created on first use if NULL */
 };
 
 struct flow {
@@ -56,6 +70,8 @@ struct flow {
     uint64_t bytes[2];
     uint32_t n_messages;
     int ignored;
+    int auth_ok;                          /* an AUTH got 235 */
+    unsigned auth_failed;                 /* AUTH attempts answered 4xx/5xx */
 };
 
 /* ---------- findings ---------- */
@@ -98,6 +114,14 @@ static void session_finding(void *user, const char *rule, enum sift_severity sev
     fl->ing->findings++;
 }
 
+static void note_finding(void *user, const char *rule, enum sift_severity sev,
+                         const char *detail, const struct sift_pktref *where)
+{
+    struct ingest *ing = user;
+    sift_store_finding(ing->st, ing->note_capture, 0, 0, rule, sev, detail, where);
+    ing->findings++;
+}
+
 static void capture_finding(void *user, const char *rule, enum sift_severity sev,
                             const char *detail, const struct sift_pktref *where)
 {
@@ -114,6 +138,46 @@ static void on_command(void *user, const struct sift_smtp_cmd *c)
     sift_store_command(fl->ing->st, fl->session_id, c);
 }
 
+static void on_auth(void *user, const struct sift_smtp_auth *a)
+{
+    struct flow *fl = user;
+    sift_store_auth(fl->ing->st, fl->session_id, a);
+    if (a->outcome_code == 235) fl->auth_ok = 1;
+    else if (a->outcome_code >= 400) fl->auth_failed++;
+}
+
+static void on_xclient(void *user, const struct sift_smtp_xclient *x)
+{
+    struct flow *fl = user;
+    sift_store_xclient(fl->ing->st, fl->session_id, x);
+}
+
+/* The session facts detect.h reads (strings borrowed from fl and the dissector). */
+static struct sift_detect_session detect_facts(struct flow *fl)
+{
+    const struct sift_smtp_session *si = sift_smtp_session_info(fl->dstate);
+    struct sift_detect_session s = { .client_ip = fl->fi.cli_addr, .helo = si ? si->helo_name : NULL,
+                                     .auth_ok = fl->auth_ok, .auth_failures = fl->auth_failed,
+                                     .tls = si ? si->tls_started : 0 };
+    return s;
+}
+
+/* Forged-sender and risk rules on one transaction; findings join the pending ones. */
+static void detect_txn(struct flow *fl, const struct sift_smtp_txn *t, const struct sift_mime_summary *mime)
+{
+    struct ingest *ing = fl->ing;
+    if (!ing->det) ing->det = sift_detect_new(NULL);
+    struct sift_detect_session s = detect_facts(fl);
+    struct sift_detect_rcpt *r = sift_xcalloc(t->n_rcpts ? t->n_rcpts : 1, sizeof *r);
+    for (size_t i = 0; i < t->n_rcpts; i++) {
+        r[i].address = t->rcpts[i].address;
+        r[i].reply_code = t->rcpts[i].reply_code;
+    }
+    struct sift_detect_txn dt = { t->mail_from ? t->mail_from : "", r, t->n_rcpts };
+    sift_detect_message(ing->det, &s, &dt, mime, collect_finding, ing);
+    free(r);
+}
+
 static void on_txn(void *user, struct sift_smtp_txn *t)
 {
     struct flow *fl = user;
@@ -122,10 +186,13 @@ static void on_txn(void *user, struct sift_smtp_txn *t)
     char sha[65] = "";
     if (t->has_content) {
         sift_hash_sha256_hex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len, sha);
-        mime = sift_mime_parse(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len,
-                               collect_finding, ing);
+        struct sift_mime_opts mo = { .extract_dirfd = ing->has_extract ? ing->extract_dirfd : -1 };
+        mime = sift_mime_parse_ex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len,
+                                  &mo, collect_finding, ing);
+        sift_detect_content(mime, collect_finding, ing);
     }
     int64_t mid = sift_store_message(ing->st, fl->session_id, t, mime, t->has_content ? sha : NULL);
+    detect_txn(fl, t, mime);
     flush_findings(ing, fl->session_id, mid);
     if (t->has_content) {
         ing->messages++;
@@ -184,7 +251,9 @@ static int flow_data(void *user, void *flowp, enum sift_dir dir, const uint8_t *
     make_uid(ing, &fl->fi, uid);
     fl->session_id = sift_store_session_open(ing->st, &fl->fi, uid);
     ing->sessions++;
-    struct sift_smtp_sink sink = { fl, on_command, on_txn, session_finding };
+    struct sift_smtp_sink sink = { .user = fl, .on_command = on_command, .on_txn = on_txn,
+                                   .on_finding = session_finding, .on_auth = on_auth,
+                                   .on_xclient = on_xclient };
     fl->d = d;
     fl->dstate = d->state_new(&sink);
     /* The probe holds the bytes so far, this chunk included (up to its cap). */
@@ -216,9 +285,15 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
             .bytes_c2s = fl->bytes[SIFT_DIR_C2S],
             .bytes_s2c = fl->bytes[SIFT_DIR_S2C],
             .n_messages = fl->n_messages,
-            .reassembly = "complete",
+            .reassembly = sift_reasm_flow_end()->reassembly,
         };
+        if (ing->det) {
+            struct sift_detect_session ds = detect_facts(fl);
+            sift_detect_session_end(ing->det, &ds, session_finding, fl);
+        }
         sift_store_session_close(ing->st, fl->session_id, &end);
+        sift_store_session_gap(ing->st, fl->session_id,
+                               sift_reasm_flow_end()->gap_bytes[0] + sift_reasm_flow_end()->gap_bytes[1]);
         fl->d->state_free(fl->dstate);
     }
     free(fl->probe);
@@ -303,8 +378,52 @@ static int expand_paths(const struct sift_ingest_opts *o, struct pathlist *out)
 
 static void frame_cb(const struct sift_frame *f, void *user)
 {
-    (void)user;
+    struct ingest *ing = user;
     sift_reasm_feed(f);
+    if (ing->prog) {   /* a record header (16 bytes in pcap) plus the frame */
+        ing->prog_done += 16 + (uint64_t)f->caplen;
+        sift_progress_update(ing->prog, ing->prog_done);
+    }
+}
+
+/* The full SHA-256 of a capture file, computed on a second thread while the
+ * main thread reads the same file (the page cache serves both). */
+struct hash_job {
+    pthread_t th;
+    int started;
+    const char *path;
+    char sha[65];
+    uint64_t size;
+    enum sift_status rc;
+    char err[256];
+};
+
+static void *hash_job_run(void *arg)
+{
+    struct hash_job *j = arg;
+    j->rc = sift_hash_file_cancel(j->path, j->sha, &j->size, &hash_cancel, j->err, sizeof j->err);
+    return NULL;
+}
+
+static void hash_job_start(struct hash_job *j, const char *path)
+{
+    j->path = path;
+    if (pthread_create(&j->th, NULL, hash_job_run, j) == 0) {
+        j->started = 1;
+    } else {   /* no thread: hash here */
+        hash_job_run(j);
+    }
+    j->started |= 2;
+}
+
+/* Waits for the hash; copies it into out on success. No job: SIFT_OK, out untouched. */
+static enum sift_status hash_job_finish(struct hash_job *j, char out[65])
+{
+    if (!(j->started & 2)) return SIFT_OK;
+    if (j->started & 1) pthread_join(j->th, NULL);
+    j->started = 0;
+    if (j->rc == SIFT_OK) memcpy(out, j->sha, 65);
+    return j->rc;
 }
 
 static double now_s(void)
@@ -314,23 +433,41 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int sift_ingest_run(const struct sift_ingest_opts *o)
+/* The ingest run behind sift_ingest_run and sift_ingest_memory: with mem set,
+ * the only input is those mem_len bytes, named o->paths[0]. */
+static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_len)
 {
     struct pathlist files = {0};
-    int rc = expand_paths(o, &files);
+    int rc = 0;
+    if (mem) pathlist_add(&files, sift_xstrdup(o->n_paths ? o->paths[0] : "(memory)"));
+    else rc = expand_paths(o, &files);
     double t0 = now_s();
     char err[512];
 
     struct ingest ing = {0};
-    if (sift_store_open(o->db_path, &ing.st, err, sizeof err) != SIFT_OK) {
-        fprintf(stderr, "smtpsift: %s: %s\n", o->db_path, err);
+    if (o->extract_dir) {
+        ing.extract_dirfd = sift_outdir_open(o->extract_dir, err, sizeof err);
+        ing.has_extract = ing.extract_dirfd >= 0;
+    }
+    if ((o->extract_dir && !ing.has_extract) ||
+        sift_store_open(o->db_path, &ing.st, err, sizeof err) != SIFT_OK) {
+        fprintf(stderr, "smtpsift: %s: %s\n", o->extract_dir && !ing.has_extract ? "--extract" : o->db_path, err);
+        if (ing.has_extract) close(ing.extract_dirfd);
         for (size_t i = 0; i < files.n; i++) free(files.v[i]);
         free(files.v);
         return 1;
     }
+    sift_store_set_redact(ing.st, o->redact_secrets);
     ing.n_files = files.n;
     ing.file_sha = sift_xcalloc(files.n ? files.n : 1, sizeof *ing.file_sha);
+    uint64_t total_size = 0, done_size = 0;
+    for (size_t i = 0; !mem && i < files.n; i++) {
+        struct stat sb;
+        if (stat(files.v[i], &sb) == 0) total_size += (uint64_t)sb.st_size;
+    }
+    if (!mem) ing.prog = sift_progress_new(total_size, o->quiet);
     int64_t ingest_id = sift_store_ingest_begin(ing.st, o->command_line);
+    ing.det = sift_detect_new(o->detect);
 
     sift_mime_init();
     struct sift_reasm_cbs cbs = {
@@ -343,6 +480,8 @@ int sift_ingest_run(const struct sift_ingest_opts *o)
         sift_store_close(ing.st);
         sift_mime_shutdown();
         free(ing.file_sha);
+        sift_detect_free(ing.det);
+        if (ing.has_extract) close(ing.extract_dirfd);
         for (size_t i = 0; i < files.n; i++) free(files.v[i]);
         free(files.v);
         return 1;
@@ -352,13 +491,27 @@ int sift_ingest_run(const struct sift_ingest_opts *o)
     size_t n_read = 0, n_skipped = 0;
     for (size_t i = 0; i < files.n && !interrupted && !sift_store_error(ing.st); i++) {
         const char *path = files.v[i];
-        uint64_t size = 0;
-        if (sift_hash_file(path, ing.file_sha[i], &size, err, sizeof err) != SIFT_OK) {
+        /* Identity of the file: a quick fingerprint now (used for skipping and for
+         * session uids), the full SHA-256 on a second thread while the file is read. */
+        uint64_t size = mem_len;
+        char full[65] = "", prev[65];
+        struct hash_job job;
+        memset(&job, 0, sizeof job);
+        if (mem) {
+            sift_hash_sha256_hex(mem, mem_len, full);
+            memcpy(ing.file_sha[i], full, sizeof full);
+        } else if (sift_hash_fingerprint(path, ing.file_sha[i], &size, err, sizeof err) != SIFT_OK) {
             fprintf(stderr, "smtpsift: %s: %s\n", path, err);
             rc = 1;
             continue;
         }
-        int64_t done = sift_store_capture_find(ing.st, ing.file_sha[i]);
+        int64_t done = sift_store_capture_find_fp(ing.st, ing.file_sha[i], prev);
+        if (done && !full[0] && sift_hash_file(path, full, &size, err, sizeof err) != SIFT_OK) {
+            fprintf(stderr, "smtpsift: %s: %s\n", path, err);
+            rc = 1;
+            continue;
+        }
+        if (done && strcmp(full, prev) != 0) done = 0;   /* same fingerprint, other file */
         if (done) {
             if (!o->quiet)
                 fprintf(stderr, "smtpsift: %s: already ingested (capture %lld, same SHA-256); skipped\n",
@@ -366,17 +519,36 @@ int sift_ingest_run(const struct sift_ingest_opts *o)
             n_skipped++;
             continue;
         }
-        if (sift_store_capture_forget(ing.st, ing.file_sha[i]) > 0 && !o->quiet)
+        if (sift_store_capture_forget_fp(ing.st, ing.file_sha[i]) > 0 && !o->quiet)
             fprintf(stderr, "smtpsift: %s: removed rows of an earlier unfinished ingest of this file\n", path);
-        int64_t cap_id = sift_store_capture_add(ing.st, ingest_id, (uint32_t)i, path, ing.file_sha[i], size);
+        int64_t cap_id = sift_store_capture_add(ing.st, ingest_id, (uint32_t)i, path, full, size);
+        sift_store_capture_set_hash(ing.st, cap_id, NULL, ing.file_sha[i]);
+        if (!ing.note_capture) {
+            /* Run-level notes (rules skipped for want of configuration) belong to the
+             * first capture this run reads: a run that skips everything adds nothing,
+             * and redoing the capture replaces them. */
+            ing.note_capture = cap_id;
+            sift_detect_begin(ing.det, note_finding, &ing);
+        }
+        if (!full[0]) hash_job_start(&job, path);
         struct sift_capture_info info;
         memset(&info, 0, sizeof info);
-        enum sift_status s = sift_capture_read_file(path, (uint32_t)i, frame_cb, &ing, &info, err, sizeof err);
+        enum sift_status s;
+        FILE *mfp = mem && mem_len ? fmemopen((void *)mem, mem_len, "rb") : NULL;
+        if (!mem)
+            s = sift_capture_read_file(path, (uint32_t)i, frame_cb, &ing, &info, err, sizeof err);
+        else if (mfp)
+            s = sift_capture_read_stream(mfp, (uint32_t)i, frame_cb, &ing, &info, err, sizeof err);
+        else {
+            snprintf(err, sizeof err, "empty file, not a capture");
+            s = SIFT_ERR_FORMAT;
+        }
         const char *status = "complete";
         const char *cap_err = NULL;
         if (s == SIFT_ERR_INTERRUPTED) {
             status = "interrupted";
         } else if (s != SIFT_OK) {
+            if (ing.prog) fputs("\r\033[K", stderr);   /* the message must not follow the bar */
             fprintf(stderr, "smtpsift: %s: %s\n", path, err);
             status = info.truncated ? "truncated" : "failed";
             cap_err = err;
@@ -395,13 +567,28 @@ int sift_ingest_run(const struct sift_ingest_opts *o)
             sift_store_finding(ing.st, cap_id, 0, 0, "capture_snaplen_short", SIFT_SEV_LOW, detail, NULL);
             ing.findings++;
         }
+        if (hash_job_finish(&job, full) != SIFT_OK && !interrupted) {
+            fprintf(stderr, "smtpsift: %s: %s\n", path, job.err);
+            rc = 1;
+        }
+        sift_store_capture_set_hash(ing.st, cap_id, full[0] ? full : NULL, NULL);
         sift_store_capture_finish(ing.st, cap_id, &info, status, cap_err);
         sift_store_commit(ing.st);
         packets += info.packets;
         bytes += info.bytes;
         n_read++;
+        done_size += size;
+        ing.prog_done = done_size;
+        if (o->verbose) {
+            if (ing.prog) fputs("\r\033[K", stderr);
+            fprintf(stderr, "smtpsift: %s: %s, link type %s, %llu packets, %s\n", path,
+                    info.format[0] ? info.format : "?", info.dlt_name[0] ? info.dlt_name : "?",
+                    (unsigned long long)info.packets, status);
+        }
     }
     sift_reasm_finish();     /* closes every open connection: sessions and messages stored */
+    sift_progress_end(ing.prog);
+    ing.prog = NULL;
     sift_mime_shutdown();
 
     const char *dberr = sift_store_error(ing.st);
@@ -431,5 +618,119 @@ int sift_ingest_run(const struct sift_ingest_opts *o)
     free(files.v);
     free(ing.file_sha);
     free(ing.pending);
+    sift_detect_free(ing.det);
+    if (ing.has_extract) close(ing.extract_dirfd);
+    return rc;
+}
+
+int sift_ingest_run(const struct sift_ingest_opts *o)
+{
+    return run(o, NULL, 0);
+}
+
+int sift_ingest_memory(const struct sift_ingest_opts *o, const uint8_t *data, size_t len)
+{
+    return run(o, data ? data : (const uint8_t *)"", len);
+}
+
+/* ---------- a pipeline fed frame by frame (live capture) ----------
+ * The same flow, dissector, MIME and store code as a file ingest; the source
+ * is recorded as one capture row named after it (format 'live'). */
+
+struct sift_ingest_stream {
+    struct ingest ing;
+    char sha[1][65];
+    char *db_path;
+    int64_t ingest_id, capture_id;
+    double last_commit;
+};
+
+struct sift_ingest_stream *sift_ingest_stream_open(const char *db_path, const char *command_line,
+                                                   const char *source, char *err, size_t errlen)
+{
+    struct sift_ingest_stream *s = sift_xcalloc(1, sizeof *s);
+    if (sift_store_open(db_path, &s->ing.st, err, errlen) != SIFT_OK) {
+        free(s);
+        return NULL;
+    }
+    /* A live source has no file hash: its id is unique per run (source, wall
+     * clock, pid), so session uids stay unique across runs. */
+    char key[256];
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    snprintf(key, sizeof key, "live/%s/%lld.%09ld/%ld", source, (long long)wall.tv_sec,
+             (long)wall.tv_nsec, (long)getpid());
+    sift_hash_sha256_hex(key, strlen(key), s->sha[0]);
+    s->ing.file_sha = s->sha;
+    s->ing.n_files = 1;
+    s->ingest_id = sift_store_ingest_begin(s->ing.st, command_line);
+    s->capture_id = sift_store_capture_add(s->ing.st, s->ingest_id, 0, source, s->sha[0], 0);
+    sift_store_commit(s->ing.st);
+    sift_mime_init();
+    struct sift_reasm_cbs cbs = {
+        .user = &s->ing, .on_open = flow_open, .on_data = flow_data, .on_gap = flow_gap,
+        .on_close = flow_close, .on_finding = capture_finding,
+    };
+    if (sift_reasm_init(&cbs, err, errlen) != SIFT_OK || sift_store_error(s->ing.st)) {
+        if (sift_store_error(s->ing.st)) snprintf(err, errlen, "%s", sift_store_error(s->ing.st));
+        sift_mime_shutdown();
+        sift_store_close(s->ing.st);
+        free(s);
+        return NULL;
+    }
+    s->last_commit = now_s();
+    s->db_path = sift_xstrdup(db_path);
+    return s;
+}
+
+void sift_ingest_stream_frame(const struct sift_frame *f, void *stream)
+{
+    (void)stream;
+    sift_reasm_feed(f);
+}
+
+void sift_ingest_stream_finding(struct sift_ingest_stream *s, const char *rule, enum sift_severity sev,
+                                const char *detail, const struct sift_pktref *where)
+{
+    sift_store_finding(s->ing.st, s->capture_id, 0, 0, rule, sev, detail, where);
+    s->ing.findings++;
+}
+
+const char *sift_ingest_stream_tick(struct sift_ingest_stream *s, int force)
+{
+    double t = now_s();
+    if (force || t - s->last_commit >= SIFT_INGEST_COMMIT_INTERVAL) {
+        sift_store_commit(s->ing.st);
+        s->last_commit = t;
+    }
+    return sift_store_error(s->ing.st);
+}
+
+void sift_ingest_stream_counts(const struct sift_ingest_stream *s, struct sift_ingest_counts *c)
+{
+    c->sessions = s->ing.sessions;
+    c->messages = s->ing.messages;
+    c->attachments = s->ing.attachments;
+    c->findings = s->ing.findings;
+}
+
+int sift_ingest_stream_close(struct sift_ingest_stream *s, const struct sift_capture_info *info,
+                             const char *status, const char *error, struct sift_ingest_counts *final)
+{
+    if (!s) return 0;
+    sift_reasm_finish();      /* every open connection ends (EOF): sessions and messages stored */
+    sift_mime_shutdown();
+    if (final) sift_ingest_stream_counts(s, final);
+    sift_store_capture_finish(s->ing.st, s->capture_id, info, status, error);
+    const char *dberr = sift_store_error(s->ing.st);
+    int rc = dberr != NULL;
+    if (dberr) fprintf(stderr, "smtpsift: %s: %s\n", s->db_path, dberr);
+    sift_store_commit(s->ing.st);
+    sift_store_ingest_end(s->ing.st, s->ingest_id, dberr ? "failed" : "complete");
+    sift_store_close(s->ing.st);
+    free(s->ing.pending);
+    sift_detect_free(s->ing.det);
+    free(s->db_path);
+    free(s);
     return rc;
 }

@@ -18,10 +18,12 @@ extern const size_t sift_schema_count;
 
 enum stmt_id {
     S_SESSION_OPEN, S_SESSION_CLOSE, S_EXTENSION, S_COMMAND, S_MESSAGE, S_RAW, S_RCPT,
-    S_HEADER, S_ADDRESS, S_PART, S_FINDING, S_COUNT
+    S_HEADER, S_ADDRESS, S_PART, S_FINDING, S_SESSION_PROTO, S_AUTH, S_XCLIENT,
+    S_SESSION_GAP, S_COUNT
 };
 
 static const char *const stmt_sql[S_COUNT] = {
+    [S_SESSION_GAP] = "UPDATE sessions SET gap_bytes=? WHERE id=?",
     [S_SESSION_OPEN] =
         "INSERT INTO sessions(capture_id, uid, client_ip, client_port, server_ip, server_port,"
         " ip_version, first_packet, start_ts, state) VALUES (?,?,?,?,?,?,?,?,?,'open')",
@@ -52,20 +54,32 @@ static const char *const stmt_sql[S_COUNT] = {
         " VALUES (?,?,?,?,?,?,?)",
     [S_PART] =
         "INSERT INTO parts(message_id, seq, path, content_type, charset, encoding, disposition,"
-        " filename, size, sha256, is_attachment, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " filename, size, sha256, is_attachment, text, md5, sha1, magic_type, html_text,"
+        " extracted_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_FINDING] =
         "INSERT INTO findings(capture_id, session_id, message_id, rule, severity, detail, packet, ts)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+    [S_SESSION_PROTO] =
+        "UPDATE sessions SET tls=?, tls_offset_packet=?, tls_version=?, tls_sni=?, starttls_offered=?,"
+        " n_auth=?, n_auth_failed=? WHERE id=?",
+    [S_AUTH] =
+        "INSERT INTO auth_attempts(session_id, seq, mechanism, username, password, outcome_code,"
+        " outcome_text, cancelled, tls, packet, capture_id, ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [S_XCLIENT] =
+        "INSERT INTO xclient(session_id, seq, verb, attributes, reply_code, packet, capture_id, ts)"
         " VALUES (?,?,?,?,?,?,?,?)",
 };
 
 struct sift_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
+    sqlite3_stmt *content_stmt[6];   /* see content_sql (schema 003) */
     int in_txn;
     unsigned rows;
     char *error;             /* first write error, sticky */
     int64_t *file_capture;   /* file_idx -> capture id */
     size_t n_file_capture;
+    int redact;              /* --redact-secrets: no passwords, no SASL data */
 };
 
 static void set_error(struct sift_store *st, const char *what)
@@ -182,6 +196,131 @@ static void step(struct sift_store *st, enum stmt_id id)
     row_done(st);
 }
 
+/* ---- message content (schema 003): Received chain, authentication,
+ * signatures, URLs, X-Mailer & co., the full-text index ---------------- */
+
+enum content_stmt { C_RECEIVED, C_AUTH, C_DKIM, C_URL, C_MSG_EXTRA, C_SEARCH, C_COUNT };
+
+static const char *const content_sql[C_COUNT] = {
+    [C_RECEIVED] =
+        "INSERT INTO received(message_id, seq, header_seq, from_name, from_ip, by_name, protocol,"
+        " queue_id, for_addr, date, ts, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [C_AUTH] =
+        "INSERT INTO auth_results(message_id, seq, header, header_seq, arc_instance, authserv_id,"
+        " method, result, reason, properties) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [C_DKIM] =
+        "INSERT INTO dkim_signatures(message_id, seq, header, header_seq, arc_instance, version,"
+        " algorithm, domain, selector, canonicalization, signed_headers, identity, body_hash,"
+        " chain_validation, timestamp) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [C_URL] =
+        "INSERT INTO urls(message_id, part_seq, seq, url, host, visible_text) VALUES (?,?,?,?,?,?)",
+    [C_MSG_EXTRA] = "UPDATE messages SET x_mailer=?, user_agent=?, x_originating_ip=? WHERE id=?",
+    [C_SEARCH] =
+        "INSERT INTO message_search(rowid, subject, body, filenames)"
+        " SELECT id, subject, body, filenames FROM v_search_doc WHERE id=?",
+};
+
+static enum sift_status prepare_content(struct sift_store *st, char *err, size_t errlen)
+{
+    for (int i = 0; i < C_COUNT; i++)
+        if (sqlite3_prepare_v3(st->db, content_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->content_stmt[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "database error (prepare): %s", sqlite3_errmsg(st->db));
+            return SIFT_ERR_DB;
+        }
+    return SIFT_OK;
+}
+
+static void cstep(struct sift_store *st, enum content_stmt id)
+{
+    sqlite3_stmt *s = st->content_stmt[id];
+    if (!st->error && sqlite3_step(s) != SQLITE_DONE) set_error(st, "write");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    row_done(st);
+}
+
+/* Rows of schema 003 for message mid (after its parts), and its search entry.
+ * mime may be NULL (no content): only the search entry is written. */
+static void store_content(struct sift_store *st, int64_t mid, const struct sift_mime_summary *mime)
+{
+    if (mime) {
+        sqlite3_stmt *q = st->content_stmt[C_MSG_EXTRA];
+        if (mime->x_mailer || mime->user_agent || mime->x_originating_ip) {
+            bind_text(q, 1, mime->x_mailer);
+            bind_text(q, 2, mime->user_agent);
+            bind_text(q, 3, mime->x_originating_ip);
+            bind_int(q, 4, mid);
+            cstep(st, C_MSG_EXTRA);
+        }
+        for (size_t i = 0; i < mime->n_received; i++) {
+            const struct sift_mime_received *r = &mime->received[i];
+            q = st->content_stmt[C_RECEIVED];
+            bind_int(q, 1, mid);
+            bind_int(q, 2, (int64_t)i);
+            bind_int(q, 3, (int64_t)r->header_seq);
+            bind_text(q, 4, r->hop.from_name);
+            bind_text(q, 5, r->hop.from_ip);
+            bind_text(q, 6, r->hop.by_name);
+            bind_text(q, 7, r->hop.protocol);
+            bind_text(q, 8, r->hop.id);
+            bind_text(q, 9, r->hop.for_addr);
+            bind_text(q, 10, r->hop.date);
+            if (r->has_ts) sqlite3_bind_double(q, 11, (double)r->ts);
+            bind_text(q, 12, r->raw ? r->raw : "");
+            cstep(st, C_RECEIVED);
+        }
+        for (size_t i = 0; i < mime->n_auth; i++) {
+            const struct sift_mime_auth *a = &mime->auth[i];
+            q = st->content_stmt[C_AUTH];
+            bind_int(q, 1, mid);
+            bind_int(q, 2, (int64_t)i);
+            bind_text(q, 3, a->header);
+            bind_int(q, 4, (int64_t)a->header_seq);
+            bind_int_or_null(q, 5, a->instance, a->instance < 0);
+            bind_text(q, 6, a->authserv_id);
+            bind_text(q, 7, a->method ? a->method : "");
+            bind_text(q, 8, a->result ? a->result : "");
+            bind_text(q, 9, a->reason);
+            bind_text(q, 10, a->props);
+            cstep(st, C_AUTH);
+        }
+        for (size_t i = 0; i < mime->n_dkim; i++) {
+            const struct sift_mime_dkim *d = &mime->dkim[i];
+            q = st->content_stmt[C_DKIM];
+            bind_int(q, 1, mid);
+            bind_int(q, 2, (int64_t)i);
+            bind_text(q, 3, d->header);
+            bind_int(q, 4, (int64_t)d->header_seq);
+            bind_int_or_null(q, 5, d->instance, d->instance < 0);
+            bind_text(q, 6, d->version);
+            bind_text(q, 7, d->algorithm);
+            bind_text(q, 8, d->domain);
+            bind_text(q, 9, d->selector);
+            bind_text(q, 10, d->canonicalization);
+            bind_text(q, 11, d->signed_headers);
+            bind_text(q, 12, d->identity);
+            bind_text(q, 13, d->body_hash);
+            bind_text(q, 14, d->chain_validation);
+            bind_int_or_null(q, 15, d->timestamp, !d->has_timestamp);
+            cstep(st, C_DKIM);
+        }
+        for (size_t i = 0; i < mime->n_urls; i++) {
+            const struct sift_mime_url *u = &mime->urls[i];
+            q = st->content_stmt[C_URL];
+            bind_int(q, 1, mid);
+            bind_int(q, 2, (int64_t)u->part);
+            bind_int(q, 3, (int64_t)i);
+            bind_text(q, 4, u->url ? u->url : "");
+            bind_text(q, 5, u->host);
+            bind_text(q, 6, u->text);
+            cstep(st, C_URL);
+        }
+    }
+    bind_int(st->content_stmt[C_SEARCH], 1, mid);
+    cstep(st, C_SEARCH);
+}
+
 static enum sift_status migrate(struct sift_store *st, char *err, size_t errlen)
 {
     int64_t version = query_int(st, "PRAGMA user_version", 0);
@@ -242,7 +381,7 @@ enum sift_status sift_store_open(const char *path, struct sift_store **out, char
     rc = migrate(st, err, errlen);
     if (rc == SIFT_OK &&
         exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-                 " PRAGMA cache_size=-65536; PRAGMA journal_size_limit=67108864") != 0) {
+                 " PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864") != 0) {
         snprintf(err, errlen, "%s", st->error);
         rc = SIFT_ERR_DB;
     }
@@ -253,6 +392,7 @@ enum sift_status sift_store_open(const char *path, struct sift_store **out, char
             rc = SIFT_ERR_DB;
         }
     }
+    if (rc == SIFT_OK) rc = prepare_content(st, err, errlen);
     if (rc != SIFT_OK) {
         free(st->error);
         st->error = NULL;
@@ -287,6 +427,7 @@ void sift_store_close(struct sift_store *st)
         else sift_store_commit(st);
     }
     for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(st->stmt[i]);
+    for (size_t i = 0; i < SIFT_ARRAY_LEN(st->content_stmt); i++) sqlite3_finalize(st->content_stmt[i]);
     if (st->stmt[0] && !st->error) {
         exec(st, "PRAGMA optimize");
         sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -370,6 +511,54 @@ int sift_store_capture_forget(struct sift_store *st, const char *sha256)
     int n = sqlite3_changes(st->db);
     sift_store_commit(st);
     return n;
+}
+
+int64_t sift_store_capture_find_fp(struct sift_store *st, const char *fingerprint, char sha_out[65])
+{
+    sqlite3_stmt *s;
+    int64_t id = 0;
+    sha_out[0] = '\0';
+    if (sqlite3_prepare_v2(st->db,
+            "SELECT id, sha256 FROM captures WHERE fingerprint=? AND status IN ('complete','truncated')"
+            " ORDER BY id LIMIT 1", -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_text(s, 1, fingerprint);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        id = sqlite3_column_int64(s, 0);
+        const unsigned char *h = sqlite3_column_text(s, 1);
+        snprintf(sha_out, 65, "%s", h ? (const char *)h : "");
+    }
+    sqlite3_finalize(s);
+    return id;
+}
+
+int sift_store_capture_forget_fp(struct sift_store *st, const char *fingerprint)
+{
+    sqlite3_stmt *s;
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db,
+            "DELETE FROM captures WHERE fingerprint=? AND status NOT IN ('complete','truncated')",
+            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_text(s, 1, fingerprint);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "forget");
+    sqlite3_finalize(s);
+    int n = sqlite3_changes(st->db);
+    sift_store_commit(st);
+    return n;
+}
+
+void sift_store_capture_set_hash(struct sift_store *st, int64_t capture_id, const char *sha256,
+                                 const char *fingerprint)
+{
+    sqlite3_stmt *s;
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db,
+            "UPDATE captures SET sha256=coalesce(?, sha256), fingerprint=coalesce(?, fingerprint) WHERE id=?",
+            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return; }
+    bind_text(s, 1, sha256);
+    bind_text(s, 2, fingerprint);
+    bind_int(s, 3, capture_id);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "capture");
+    sqlite3_finalize(s);
 }
 
 int64_t sift_store_capture_add(struct sift_store *st, int64_t ingest_id, uint32_t file_idx,
@@ -468,6 +657,15 @@ static void split_extension(const char *line, char **kw, const char **params)
     *params = rest;
 }
 
+void sift_store_session_gap(struct sift_store *st, int64_t session_id, uint64_t gap_bytes)
+{
+    if (!gap_bytes) return;                  /* the column defaults to 0 */
+    sqlite3_stmt *s = st->stmt[S_SESSION_GAP];
+    bind_int(s, 1, (int64_t)gap_bytes);
+    bind_int(s, 2, session_id);
+    step(st, S_SESSION_GAP);
+}
+
 void sift_store_session_close(struct sift_store *st, int64_t session_id,
                               const struct sift_store_session_end *end)
 {
@@ -519,6 +717,55 @@ void sift_store_session_close(struct sift_store *st, int64_t session_id,
     bind_int(s, 18, session_id);
     step(st, S_SESSION_CLOSE);
     sift_buf_free(&ext);
+    if (m) {
+        sqlite3_stmt *p = st->stmt[S_SESSION_PROTO];
+        bind_int(p, 1, m->tls_started);
+        bind_packet(st, p, 0, 2, m->tls_started ? &m->tls_pkt : NULL);
+        bind_text(p, 3, m->tls_version);
+        bind_text(p, 4, m->tls_sni);
+        bind_int(p, 5, m->starttls_offered);
+        bind_int(p, 6, m->n_auth);
+        bind_int(p, 7, m->n_auth_failed);
+        bind_int(p, 8, session_id);
+        step(st, S_SESSION_PROTO);
+    }
+}
+
+void sift_store_set_redact(struct sift_store *st, int redact)
+{
+    st->redact = redact;
+}
+
+void sift_store_auth(struct sift_store *st, int64_t session_id, const struct sift_smtp_auth *a)
+{
+    sqlite3_stmt *s = st->stmt[S_AUTH];
+    ensure_txn(st);
+    bind_int(s, 1, session_id);
+    bind_int(s, 2, a->seq);
+    bind_text(s, 3, a->mechanism ? a->mechanism : "");
+    bind_text(s, 4, a->username);
+    bind_text(s, 5, st->redact ? NULL : a->password);
+    bind_int_or_null(s, 6, a->outcome_code, a->outcome_code == 0);
+    bind_text(s, 7, a->outcome_code ? a->outcome_text : NULL);
+    bind_int(s, 8, a->cancelled);
+    bind_int(s, 9, a->tls);
+    bind_packet(st, s, 11, 10, &a->pkt);
+    bind_ts(s, 12, &a->pkt);
+    step(st, S_AUTH);
+}
+
+void sift_store_xclient(struct sift_store *st, int64_t session_id, const struct sift_smtp_xclient *x)
+{
+    sqlite3_stmt *s = st->stmt[S_XCLIENT];
+    ensure_txn(st);
+    bind_int(s, 1, session_id);
+    bind_int(s, 2, x->seq);
+    bind_text(s, 3, x->verb ? x->verb : "");
+    bind_text(s, 4, x->attributes ? x->attributes : "");
+    bind_int_or_null(s, 5, x->reply_code, x->reply_code == 0);
+    bind_packet(st, s, 7, 6, &x->pkt);
+    bind_ts(s, 8, &x->pkt);
+    step(st, S_XCLIENT);
 }
 
 void sift_store_command(struct sift_store *st, int64_t session_id, const struct sift_smtp_cmd *c)
@@ -528,8 +775,22 @@ void sift_store_command(struct sift_store *st, int64_t session_id, const struct 
     bind_int(s, 1, session_id);
     bind_int(s, 2, c->seq);
     bind_text(s, 3, c->verb);
-    bind_text(s, 4, c->verb ? c->args : NULL);
-    bind_blob(s, 5, c->verb ? c->line : NULL, c->line_len);
+    if (st->redact && c->verb && !strcmp(c->verb, "AUTH")) {
+        /* Keep "AUTH MECHANISM", drop the initial response (SASL data). */
+        const char *a = c->args ? c->args : "";
+        size_t ml = strcspn(a, " ");
+        char *mech = sift_xstrndup(a, ml);
+        size_t ll = ml + 5;
+        char *line = sift_xmalloc(ll + 1);
+        snprintf(line, ll + 1, "AUTH %s", mech);
+        bind_text(s, 4, mech);
+        bind_blob(s, 5, line, strlen(line));
+        free(mech);
+        free(line);
+    } else {
+        bind_text(s, 4, c->verb ? c->args : NULL);
+        bind_blob(s, 5, c->verb ? c->line : NULL, c->line_len);
+    }
     bind_ts(s, 6, c->verb ? &c->cmd_pkt : NULL);
     bind_packet(st, s, 8, 7, c->verb ? &c->cmd_pkt : NULL);
     bind_int_or_null(s, 9, c->txn, c->txn < 0);
@@ -614,7 +875,7 @@ int64_t sift_store_message(struct sift_store *st, int64_t session_id,
         bind_ts(q, 10, &r->pkt);
         step(st, S_RCPT);
     }
-    if (!mime) return mid;
+    if (!mime) { store_content(st, mid, NULL); return mid; }
     for (size_t i = 0; i < mime->n_headers; i++) {
         const struct sift_mime_header *h = &mime->headers[i];
         sqlite3_stmt *q = st->stmt[S_HEADER];
@@ -657,8 +918,14 @@ int64_t sift_store_message(struct sift_store *st, int64_t session_id,
         bind_text(q, 10, p->sha256[0] ? p->sha256 : NULL);
         bind_int(q, 11, p->is_attachment);
         bind_text(q, 12, p->text);
+        bind_text(q, 13, p->md5[0] ? p->md5 : NULL);
+        bind_text(q, 14, p->sha1[0] ? p->sha1 : NULL);
+        bind_text(q, 15, p->magic_type);
+        bind_text(q, 16, p->html_text);
+        bind_text(q, 17, p->extracted_path);
         step(st, S_PART);
     }
+    store_content(st, mid, mime);
     return mid;
 }
 
@@ -747,4 +1014,109 @@ enum sift_status sift_store_query(struct sift_store *st, const char *sql, sift_s
         if (stop) break;
     }
     return SIFT_OK;
+}
+
+/* ---- content queries for the CLI (search, export, extract) ------------- */
+
+/* Runs a prepared statement, giving rows to row() as sift_store_query does. */
+static enum sift_status run_rows(struct sift_store *st, sqlite3_stmt *s, sift_store_row_fn row,
+                                 void *user, char *err, size_t errlen)
+{
+    int n = sqlite3_column_count(s);
+    const char **names = sift_xcalloc((size_t)n + 1, sizeof *names);
+    const char **vals = sift_xcalloc((size_t)n + 1, sizeof *vals);
+    char **owned = sift_xcalloc((size_t)n + 1, sizeof *owned);
+    char *types = sift_xcalloc((size_t)n + 1, 1);
+    for (int i = 0; i < n; i++) names[i] = sqlite3_column_name(s, i);
+    int rc = SQLITE_DONE, stop = row(user, n, names, NULL, NULL) != 0;
+    while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        for (int i = 0; i < n; i++) {
+            free(owned[i]);
+            owned[i] = NULL;
+            int t = sqlite3_column_type(s, i);
+            types[i] = t == SQLITE_NULL ? 'n' : t == SQLITE_INTEGER ? 'i' : t == SQLITE_FLOAT ? 'r' : 't';
+            const uint8_t *v = t == SQLITE_NULL ? NULL : sqlite3_column_text(s, i);
+            size_t len = (size_t)sqlite3_column_bytes(s, i);
+            if (v && !sift_utf8_valid(v, len)) { owned[i] = sift_utf8_fix(v, len, NULL); v = (const uint8_t *)owned[i]; }
+            vals[i] = (const char *)v;
+        }
+        if (row(user, n, names, vals, types) != 0) stop = 1;
+    }
+    enum sift_status r = SIFT_OK;
+    if (!stop && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        r = SIFT_ERR_DB;
+    }
+    for (int i = 0; i < n; i++) free(owned[i]);
+    free(owned); free(names); free(vals); free(types);
+    return r;
+}
+
+enum sift_status sift_store_search(struct sift_store *st, const char *terms, int limit,
+                                   sift_store_row_fn row, void *user, char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db,
+            "SELECT m.id AS id, datetime(m.start_ts, 'unixepoch') AS time,"
+            " coalesce(m.from_addr, m.mail_from) AS sender, m.subject AS subject,"
+            " snippet(message_search, -1, '[', ']', '...', 12) AS snippet"
+            " FROM message_search JOIN messages m ON m.id = message_search.rowid"
+            " WHERE message_search MATCH ?1 ORDER BY rank, m.id LIMIT ?2", -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        return SIFT_ERR_DB;
+    }
+    sqlite3_bind_text(s, 1, terms, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    enum sift_status r = run_rows(st, s, row, user, err, errlen);
+    if (r != SIFT_OK) snprintf(err, errlen, "search failed (%s); FTS5 query syntax: words, \"a phrase\","
+                               " AND/OR/NOT, prefix*, column:word", sqlite3_errmsg(st->db));
+    sqlite3_finalize(s);
+    return r;
+}
+
+enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn, void *user,
+                                     char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db,
+            "SELECT m.id, m.sha256, m.mail_from, m.start_ts, r.data FROM messages m"
+            " JOIN message_raw r ON r.message_id = m.id ORDER BY m.id", -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        return SIFT_ERR_DB;
+    }
+    int rc;
+    enum sift_status r = SIFT_OK;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sift_store_raw m;
+        memset(&m, 0, sizeof m);
+        m.id = sqlite3_column_int64(s, 0);
+        m.sha256 = (const char *)sqlite3_column_text(s, 1);
+        m.mail_from = (const char *)sqlite3_column_text(s, 2);
+        m.has_ts = sqlite3_column_type(s, 3) != SQLITE_NULL;
+        m.ts = sqlite3_column_double(s, 3);
+        m.data = sqlite3_column_blob(s, 4);
+        m.len = (size_t)sqlite3_column_bytes(s, 4);
+        if (fn(user, &m) != 0) break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        r = SIFT_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+void sift_store_set_extracted(struct sift_store *st, int64_t message_id, size_t part_seq,
+                              const char *path)
+{
+    sqlite3_stmt *s;
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db, "UPDATE parts SET extracted_path=? WHERE message_id=? AND seq=?",
+                           -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return; }
+    bind_text(s, 1, path);
+    bind_int(s, 2, message_id);
+    bind_int(s, 3, (int64_t)part_seq);
+    if (!st->error && sqlite3_step(s) != SQLITE_DONE) set_error(st, "extract");
+    sqlite3_finalize(s);
+    row_done(st);
 }

@@ -41,6 +41,15 @@ int64_t sift_store_capture_find(struct sift_store *st, const char *sha256);
 /* Delete every unfinished capture (running/interrupted/failed) with this
  * SHA-256 and all rows that came from it. Returns how many were removed. */
 int sift_store_capture_forget(struct sift_store *st, const char *sha256);
+/* The same by fingerprint (see sift_hash_fingerprint): returns the id of a
+ * finished capture with this fingerprint and copies its SHA-256 into sha_out,
+ * or 0. The caller confirms with the full hash before skipping a file. */
+int64_t sift_store_capture_find_fp(struct sift_store *st, const char *fingerprint, char sha_out[65]);
+/* Delete unfinished captures with this fingerprint and their rows. */
+int sift_store_capture_forget_fp(struct sift_store *st, const char *fingerprint);
+/* Record a capture's fingerprint and (once known) full SHA-256 (NULL: leave as is). */
+void sift_store_capture_set_hash(struct sift_store *st, int64_t capture_id, const char *sha256,
+                                 const char *fingerprint);
 int64_t sift_store_capture_add(struct sift_store *st, int64_t ingest_id, uint32_t file_idx,
                                const char *path, const char *sha256, uint64_t size);
 void sift_store_capture_finish(struct sift_store *st, int64_t capture_id,
@@ -56,12 +65,27 @@ struct sift_store_session_end {
     struct sift_pktref last;
     uint64_t bytes_c2s, bytes_s2c;
     uint32_t n_messages;
-    const char *reassembly;                  /* "complete", ... */
+    const char *reassembly;                  /* "complete", ... (struct sift_flow_end) */
 };
 void sift_store_session_close(struct sift_store *st, int64_t session_id,
                               const struct sift_store_session_end *end);
 
+/* A command row. With redaction on, an AUTH command keeps only its mechanism
+ * (args and line lose the SASL initial response). */
+/* Bytes of the session missing from the capture (sessions.gap_bytes). */
+void sift_store_session_gap(struct sift_store *st, int64_t session_id, uint64_t gap_bytes);
+
 void sift_store_command(struct sift_store *st, int64_t session_id, const struct sift_smtp_cmd *c);
+
+/* --redact-secrets: from now on store no password (auth_attempts.password NULL)
+ * and no SASL data (see sift_store_command). Off by default. */
+void sift_store_set_redact(struct sift_store *st, int redact);
+
+/* One AUTH attempt (schema/002_protocol.sql: auth_attempts); a is borrowed. */
+void sift_store_auth(struct sift_store *st, int64_t session_id, const struct sift_smtp_auth *a);
+
+/* One XCLIENT/XFORWARD command (table xclient); x is borrowed. */
+void sift_store_xclient(struct sift_store *st, int64_t session_id, const struct sift_smtp_xclient *x);
 
 /* One mail transaction with its parsed content (mime may be NULL when there
  * was no content). sha256 is of t->content (NULL if none). Returns message id. */
@@ -88,5 +112,30 @@ typedef int (*sift_store_row_fn)(void *user, int ncols, const char *const *names
                                  const char *const *values, const char *types);
 enum sift_status sift_store_query(struct sift_store *st, const char *sql,
                                   sift_store_row_fn row, void *user, char *err, size_t errlen);
+
+/* Full-text search (schema 003, table message_search): FTS5 query syntax in
+ * terms; at most limit rows (<= 0: all), best first. Columns: id, time,
+ * sender, subject, snippet (matches in [brackets]). Rows as for sift_store_query. */
+enum sift_status sift_store_search(struct sift_store *st, const char *terms, int limit,
+                                   sift_store_row_fn row, void *user, char *err, size_t errlen);
+
+/* Every stored message with its exact bytes (message_raw), in id order.
+ * Everything in *m is borrowed for the call. fn returns non-zero to stop. */
+struct sift_store_raw {
+    int64_t id;
+    const char *sha256;      /* of data */
+    const char *mail_from;   /* envelope sender, "" for <>, NULL if none was seen */
+    double ts;               /* first packet of the transaction (Unix seconds); valid if has_ts */
+    int has_ts;
+    const uint8_t *data;
+    size_t len;
+};
+typedef int (*sift_store_raw_fn)(void *user, const struct sift_store_raw *m);
+enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn, void *user,
+                                     char *err, size_t errlen);
+
+/* parts.extracted_path of one part (store opened for writing). */
+void sift_store_set_extracted(struct sift_store *st, int64_t message_id, size_t part_seq,
+                              const char *path);
 
 #endif

@@ -63,11 +63,11 @@ expect_eq "truncated: messages before the cut kept" 3 "$(q "$tmp/cut.db" "SELECT
 
 # --- re-ingest duplicates nothing ---
 "$bin" ingest -q -d "$tmp/re.db" "$samples/basic.pcap" "$samples/multi_txn.pcap"; expect_eq "first ingest exit" 0 $?
-before=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)")
+before=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)||','||(SELECT count(*) FROM findings)||','||(SELECT count(*) FROM parts))")
 err=$("$bin" ingest -d "$tmp/re.db" "$samples/basic.pcap" "$samples/multi_txn.pcap" 2>&1); rc=$?
 expect_eq "second ingest exit" 0 $rc
 expect_match "second ingest says skipped" "basic\.pcap: already ingested" "$err"
-after=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)")
+after=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)||','||(SELECT count(*) FROM findings)||','||(SELECT count(*) FROM parts))")
 expect_eq "re-ingest row counts" "$before" "$after"
 expect_eq "re-ingest captures" 2 "$(q "$tmp/re.db" "SELECT count(*) FROM captures")"
 

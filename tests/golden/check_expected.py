@@ -102,6 +102,38 @@ with tempfile.TemporaryDirectory() as tmp:
     check("attachments.pcap From", ("Jürgen Müller",), con.execute(
         "SELECT from_name FROM messages WHERE subject = 'Grüße – Quartalsbericht'").fetchone())
 
+    # AUTH and STARTTLS samples (samples/EXPECTED_PROTOCOL.tsv, read from the swaks logs and
+    # tshark, see EXPECTED.md): TLS facts of the session and each AUTH attempt, exactly.
+    with open(os.path.join(samples, "EXPECTED_PROTOCOL.tsv"), newline="") as f:
+        proto = list(csv.DictReader(f, delimiter="\t"))
+    for row in proto:
+        where = f"{row['capture']} session {row['session']}"
+        s = session(row["capture"], int(row["session"]))
+        if s is None:
+            failures.append(f"{where}: session missing")
+            continue
+        got = con.execute("SELECT starttls_offered, tls, coalesce(tls_offset_packet,''), coalesce(tls_version,''),"
+                          " coalesce(tls_sni,'') FROM sessions WHERE id=?", (s[0],)).fetchone()
+        check(f"{where}: starttls_offered/tls/tls_offset_packet/tls_version/tls_sni",
+              (row["starttls_offered"], row["tls"], row["tls_offset_packet"], row["tls_version"], row["tls_sni"]),
+              tuple(str(x) for x in got))
+        auths = con.execute("SELECT seq, mechanism, coalesce(username,''), coalesce(password,''),"
+                            " coalesce(outcome_code,0), packet FROM auth_attempts WHERE session_id=? ORDER BY seq",
+                            (s[0],)).fetchall()
+        want = [(row["auth_seq"], row["mechanism"], row["username"], row["password"], row["outcome_code"],
+                 row["auth_packet"])] if row["mechanism"] else []
+        check(f"{where}: auth attempts", want, [tuple(str(x) for x in a) for a in auths])
+    # --redact-secrets keeps user and mechanism, stores no password and no SASL data.
+    rdb = os.path.join(tmp, "r.db")
+    subprocess.run([smtpsift, "ingest", "-q", "--redact-secrets", "-d", rdb,
+                    os.path.join(samples, "auth_plain.pcap")], check=True)
+    rcon = sqlite3.connect(rdb)
+    check("redacted auth_plain.pcap: auth", [("PLAIN", "alice@example.test", None)],
+          rcon.execute("SELECT mechanism, username, password FROM auth_attempts").fetchall())
+    check("redacted auth_plain.pcap: AUTH command", [("PLAIN", b"AUTH PLAIN")],
+          rcon.execute("SELECT args, line FROM commands WHERE verb='AUTH'").fetchall())
+    rcon.close()
+
 for f in failures:
     print("FAIL:", f)
 print(f"{checks - len(failures)} passed, {len(failures)} failed")

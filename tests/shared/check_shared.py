@@ -10,6 +10,7 @@ KNOWN that now matches fully is reported so the list can shrink.
 Usage: check_shared.py SMTPSIFT PCAP_DIR   (exit 77 = skipped: no PCAP_DIR)"""
 import csv
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -23,9 +24,6 @@ if not os.path.isdir(pcapdir):
 
 # Differences that are understood, each tied to the work that will remove it.
 KNOWN = {
-    "suricata-verify__issue-4220-01-ids__1flowB.pcap":
-        "the client's handshake ACK is captured before the server's SYN-ACK; libnids never "
-        "establishes such a flow. Needs handshake synthesis in the normaliser (issue 3, NOTES-libs 1.15)",
     "suricata-verify__smtp-bug-5989.pcap":
         "hand-edited: the server's first segment overlaps every later reply with different bytes; "
         "libnids keeps the first copy, so no reply after the banner is readable (replies 0, "
@@ -66,6 +64,22 @@ with tempfile.TemporaryDirectory() as tmp:
             for k, v in (("client", gs[1]), ("server", gs[2]), ("banner_code", gs[3] or 0)):
                 if str(es[k]) != str(v):
                     diffs.append(f"session {es['session']} {k}: expected {es[k]!r}, got {v!r}")
+            # STARTTLS and AUTH (columns starttls/auth; notes name user and outcome as
+            # "AUTH LOGIN user=NAME -> 235" or "user=NAME (334,334,235)").
+            tls = con.execute("SELECT tls FROM sessions WHERE id=?", (gs[0],)).fetchone()[0]
+            if es["starttls"] != "" and str(es["starttls"]) != str(tls):
+                diffs.append(f"session {es['session']} starttls: expected {es['starttls']!r}, got {tls!r}")
+            auths = con.execute("SELECT mechanism, coalesce(username,''), coalesce(outcome_code,0)"
+                                " FROM auth_attempts WHERE session_id=? ORDER BY seq", (gs[0],)).fetchall()
+            if es["auth"]:
+                m = re.search(r"user=([^\s;,()]+)(?:\s*->\s*(\d{3})|\s*\((?:\d{3},)*(\d{3})\))?", es["notes"])
+                want = (es["auth"], m.group(1) if m else None, (m.group(2) or m.group(3)) if m else None)
+                got = auths[0] if auths else None
+                if got is None or got[0] != want[0] or (want[1] and got[1] != want[1]) or \
+                        (want[2] and str(got[2]) != want[2]):
+                    diffs.append(f"session {es['session']} auth: expected {want}, got {got}")
+            elif auths:
+                diffs.append(f"session {es['session']} auth: expected none, got {auths}")
         for row in (e for e in expected if e["pcap"] == p):
             si = int(row["session"]) - 1
             if si >= len(sess):

@@ -17,6 +17,16 @@
 
 static char dir[256];
 
+extern const size_t sift_schema_count;   /* generated from schema/NNN_*.sql */
+
+/* "N\n": the schema version a fresh database reaches (one per schema file). */
+static const char *schema_version(void)
+{
+    static char v[16];
+    snprintf(v, sizeof v, "%zu\n", sift_schema_count);
+    return v;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -69,7 +79,7 @@ static void test_create_and_reopen(void **state)
     struct sift_store *st;
     db_path(p, sizeof p, "a.db");
     assert_int_equal(sift_store_open(p, &st, err, sizeof err), SIFT_OK);
-    assert_string_equal(q(st, "PRAGMA user_version"), "1\n");
+    assert_string_equal(q(st, "PRAGMA user_version"), schema_version());
     assert_string_equal(q(st, "PRAGMA journal_mode"), "wal\n");
     assert_string_equal(q(st, "SELECT count(*) FROM sqlite_schema WHERE name IN ('captures','sessions',"
                               "'commands','messages','recipients','headers','addresses','parts','findings',"
@@ -77,7 +87,7 @@ static void test_create_and_reopen(void **state)
     sift_store_close(st);
     /* Reopening applies nothing twice. */
     assert_int_equal(sift_store_open(p, &st, err, sizeof err), SIFT_OK);
-    assert_string_equal(q(st, "PRAGMA user_version"), "1\n");
+    assert_string_equal(q(st, "PRAGMA user_version"), schema_version());
     sift_store_close(st);
     /* Read-only open works and refuses writes. */
     assert_int_equal(sift_store_open_readonly(p, &st, err, sizeof err), SIFT_OK);
@@ -161,7 +171,8 @@ static void test_round_trip(void **state)
     sift_buf_append(&t.content, "Subject: hi\r\n\r\nbody\r\n", 21);
     struct sift_mime_header h = { "Subject", "hi", (uint8_t *)" hi", 3 };
     struct sift_mime_address a = { "from", "X \xff", "x@Example.TEST", NULL };
-    struct sift_mime_part part = { "1", "text/plain", "us-ascii", NULL, NULL, NULL, 6, "e3b0", 0, "body\r\n" };
+    struct sift_mime_part part = { .path = "1", .content_type = "text/plain", .charset = "us-ascii",
+                                   .size = 6, .sha256 = "e3b0", .text = "body\r\n" };
     struct sift_mime_summary m = { .parsed = 1, .headers = &h, .n_headers = 1, .addresses = &a, .n_addresses = 1,
                                    .parts = &part, .n_parts = 1, .subject = "hi", .from_addr = "x@Example.TEST" };
     int64_t mid = sift_store_message(st, sid, &t, &m, "deadbeef");
@@ -216,6 +227,79 @@ static void test_round_trip(void **state)
     sift_store_close(st);
 }
 
+/* Schema 002: AUTH attempts, XCLIENT, TLS columns; --redact-secrets drops the
+ * password and the SASL initial response but keeps user and mechanism. */
+static void protocol_rows(struct sift_store *st, int64_t *sid_out)
+{
+    int64_t ing = sift_store_ingest_begin(st, "smtpsift ingest p.pcap");
+    int64_t cap = sift_store_capture_add(st, ing, 0, "p.pcap", "cd34", 99);
+    assert_true(cap > 0);
+    struct sift_flow_info fi = { "192.0.2.9", "192.0.2.25", 40001, 587, 4, { 0, 1, 1700000000000000 } };
+    int64_t sid = sift_store_session_open(st, &fi, "Sdef");
+    const uint8_t line[] = "AUTH PLAIN AGFsaWNlAHMzY3JldA==";
+    struct sift_smtp_cmd auth = { .seq = 2, .verb = "AUTH", .args = "PLAIN AGFsaWNlAHMzY3JldA==",
+                                  .line = line, .line_len = sizeof line - 1, .cmd_pkt = { 0, 7, 1700000000500000 },
+                                  .txn = -1, .reply_code = 235, .reply_text = "ok", .reply_lines = 1,
+                                  .reply_pkt = { 0, 8, 1700000000600000 } };
+    sift_store_command(st, sid, &auth);
+    struct sift_smtp_auth a = { .seq = 2, .mechanism = "PLAIN", .username = "alice", .password = "s3cret",
+                                .outcome_code = 235, .outcome_text = "2.7.0 ok", .pkt = { 0, 7, 1700000000500000 } };
+    sift_store_auth(st, sid, &a);
+    struct sift_smtp_auth b = { .seq = 3, .mechanism = "CRAM-MD5", .username = "tim", .cancelled = 1,
+                                .pkt = { 0, 9, 1700000000700000 } };
+    sift_store_auth(st, sid, &b);
+    struct sift_smtp_xclient x = { 4, "XCLIENT", "ADDR=198.51.100.7 NAME=relay.example", 220, { 0, 10, 1700000000800000 } };
+    sift_store_xclient(st, sid, &x);
+    struct sift_smtp_session info = { .banner_code = 220, .tls_started = 1, .tls_pkt = { 0, 12, 1700000000900000 },
+                                      .tls_version = "TLS 1.3", .tls_sni = "mx.example.test",
+                                      .starttls_offered = 1, .n_auth = 2, .n_auth_failed = 0 };
+    struct sift_store_session_end end = { &info, SIFT_CLOSE_FIN, { 0, 20, 1700000002000000 }, 1, 2, 0, "complete" };
+    sift_store_session_close(st, sid, &end);
+    assert_null(sift_store_error(st));
+    assert_int_equal(sift_store_commit(st), SIFT_OK);
+    *sid_out = sid;
+}
+
+static void test_protocol_tables(void **state)
+{
+    (void)state;
+    char p[300], err[256];
+    struct sift_store *st;
+    int64_t sid;
+    db_path(p, sizeof p, "proto.db");
+    assert_int_equal(sift_store_open(p, &st, err, sizeof err), SIFT_OK);
+    protocol_rows(st, &sid);
+    assert_string_equal(q(st, "SELECT tls, tls_offset_packet, tls_version, tls_sni, starttls_offered, n_auth,"
+                              " n_auth_failed FROM sessions"),
+                        "1|12|TLS 1.3|mx.example.test|1|2|0\n");
+    assert_string_equal(q(st, "SELECT seq, mechanism, username, password, outcome_code, outcome_text, cancelled,"
+                              " tls, packet, printf('%.1f', ts) FROM auth_attempts ORDER BY seq"),
+                        "2|PLAIN|alice|s3cret|235|2.7.0 ok|0|0|7|1700000000.5\n"
+                        "3|CRAM-MD5|tim|\\N|\\N|\\N|1|0|9|1700000000.7\n");
+    assert_string_equal(q(st, "SELECT seq, verb, attributes, reply_code, packet FROM xclient"),
+                        "4|XCLIENT|ADDR=198.51.100.7 NAME=relay.example|220|10\n");
+    assert_string_equal(q(st, "SELECT args, CAST(line AS TEXT) FROM commands"),
+                        "PLAIN AGFsaWNlAHMzY3JldA==|AUTH PLAIN AGFsaWNlAHMzY3JldA==\n");
+    assert_string_equal(q(st, "SELECT mechanism, username, password, success, client_ip FROM v_auth ORDER BY id"),
+                        "PLAIN|alice|s3cret|1|192.0.2.9\nCRAM-MD5|tim|\\N|0|192.0.2.9\n");
+    /* rows go with their capture */
+    assert_int_equal(sift_store_capture_forget(st, "cd34"), 1);
+    assert_string_equal(q(st, "SELECT (SELECT count(*) FROM auth_attempts) || ',' || (SELECT count(*) FROM xclient)"),
+                        "0,0\n");
+    sift_store_close(st);
+
+    db_path(p, sizeof p, "redact.db");
+    assert_int_equal(sift_store_open(p, &st, err, sizeof err), SIFT_OK);
+    sift_store_set_redact(st, 1);
+    protocol_rows(st, &sid);
+    assert_string_equal(q(st, "SELECT mechanism, username, password FROM auth_attempts ORDER BY seq"),
+                        "PLAIN|alice|\\N\nCRAM-MD5|tim|\\N\n");
+    assert_string_equal(q(st, "SELECT verb, args, CAST(line AS TEXT), reply_code FROM commands"),
+                        "AUTH|PLAIN|AUTH PLAIN|235\n");
+    assert_string_equal(q(st, "SELECT count(*) FROM commands WHERE instr(line, 'AGFsaWNl') > 0"), "0\n");
+    sift_store_close(st);
+}
+
 static void test_query_errors_and_multi(void **state)
 {
     (void)state;
@@ -241,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_create_and_reopen),
         cmocka_unit_test(test_refuses_foreign_and_newer),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_protocol_tables),
         cmocka_unit_test(test_query_errors_and_multi),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
