@@ -1799,8 +1799,11 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
         data_final = 1;
         if (is_hold_target) { next = ST_COMMAND; replay = 1; }
         else if (s->state == ST_CONTENT && s->content_ot == ot) {
-            finding(s, R_DATA_REPLY_BEFORE_TERMINATOR, pkt,
-                    "reply %03d to DATA before the end of data", code);
+            /* The server's reply is the truth: the message ended before what we took
+             * for its end. Suspicious (smuggling) unless a capture gap ate the end. */
+            if (!t || !t->missing_bytes)
+                finding(s, R_DATA_REPLY_BEFORE_TERMINATOR, pkt,
+                        "reply %03d to DATA before the end of data", code);
             content_target(s, NULL);
             next = ST_COMMAND;
         }
@@ -2039,8 +2042,36 @@ void sift_smtp_gap(struct sift_smtp *s, enum sift_dir dir, uint64_t len, const s
     if (!s || s->closed || s->state == ST_TLS || s->state == ST_CLOSED) return;
     finding(s, R_CAPTURE_GAP, pkt, "%llu %s bytes missing", (unsigned long long)len,
             dir == SIFT_DIR_C2S ? "client" : "server");
-    if (s->content_ot && s->content_ot->t && (s->state == ST_CONTENT || s->state == ST_BDAT))
-        s->content_ot->t->truncated = 1;
+    int in_content = s->content_ot && s->content_ot->t && (s->state == ST_CONTENT || s->state == ST_BDAT);
+    if (in_content) s->content_ot->t->truncated = 1;
+    /* A hole of known length inside message content does not lose the protocol:
+     * DATA content goes on after it (the terminator, or the server's final reply if
+     * the hole swallowed the terminator, ends it); a BDAT chunk's octet count simply
+     * includes the missing bytes. The message is kept, marked truncated, with the
+     * missing byte count added up. */
+    if (in_content && dir == SIFT_DIR_C2S) {
+        s->content_ot->t->missing_bytes += len;
+        if (s->state == ST_CONTENT) {
+            s->cs = CS_INLINE;   /* after a hole we are not at a line start we can trust */
+            return;
+        }
+        if (len < s->bdat_left) {
+            s->bdat_left -= len;
+            return;
+        }
+        len -= s->bdat_left;
+        s->bdat_left = 0;
+        set_state(s, ST_COMMAND);
+        content_target(s, NULL);
+        if (len == 0) return;
+    } else if (in_content && dir == SIFT_DIR_S2C) {
+        /* A lost server reply while the client sends content: the next reply is most
+         * likely the final one for this content; only the reply being assembled is lost. */
+        reply_reset(&s->rep);
+        sift_linebuf_free(&s->lb[dir]);
+        sift_linebuf_init(&s->lb[dir], s->lim.max_line);
+        return;
+    }
     sift_linebuf_free(&s->lb[dir]);
     sift_linebuf_init(&s->lb[dir], s->lim.max_line);
     if (dir == SIFT_DIR_S2C) reply_reset(&s->rep);

@@ -71,7 +71,8 @@ struct sift_smtp_txn {
     int has_content;         /* 1 if content bytes were captured (after a 354) */
     struct sift_buf content; /* message bytes as the server received them, dot-un-stuffed,
                                 without the terminating ".\r\n" */
-    int truncated;           /* content incomplete (bound hit or connection ended inside) */
+    int truncated;           /* content incomplete (bound hit, capture gap, or connection ended inside) */
+    uint64_t missing_bytes;  /* content bytes missing from the capture (gaps inside the content) */
     char *terminator;        /* how content ended, escaped: "\\r\\n.\\r\\n", or NULL */
     int data_reply_code;     /* final reply after content (or refusal of DATA), 0 if none */
     char *data_reply_text;

@@ -499,14 +499,35 @@ static void release_one(struct conn *c, int e)
 /* Feeds every held segment (and FIN) that became contiguous, both directions
  * interleaved in the order they were captured, so the dissector sees a reply
  * after the command it answers even when both waited behind a hole. */
-static void release(struct conn *c)
+/* Arrival number of the next thing direction e has waiting (ready or not). */
+static int pending_arrival(const struct conn *c, int e, uint64_t *arrival)
+{
+    const struct side *sd = &c->s[e];
+    if (sd->held) { *arrival = sd->held->arrival; return 1; }
+    if (sd->fin_seen && !sd->fin_fed) { *arrival = sd->fin_arrival; return 1; }
+    return 0;
+}
+
+/* strict: while holes are being filled one by one, nothing is released ahead
+ * of an earlier-captured item of the other direction that still waits behind
+ * a hole (else a reply could overtake the end of the content it answers). */
+static void release_ordered(struct conn *c, int strict)
 {
     for (;;) {
-        uint64_t a0 = 0, a1 = 0;
+        uint64_t a0 = 0, a1 = 0, p;
         int r0 = next_ready(c, 0, &a0), r1 = next_ready(c, 1, &a1);
+        if (strict) {
+            if (r0 && !r1 && pending_arrival(c, 1, &p) && p < a0) r0 = 0;
+            if (r1 && !r0 && pending_arrival(c, 0, &p) && p < a1) r1 = 0;
+        }
         if (!r0 && !r1) return;
         release_one(c, r0 && (!r1 || a0 <= a1) ? 0 : 1);
     }
+}
+
+static void release(struct conn *c)
+{
+    release_ordered(c, 0);
 }
 
 /* Keeps [seq, seq+len) (all after nxt) for later; parts already held are
@@ -557,7 +578,7 @@ static void fill_to(struct conn *c, int e, uint32_t target)
         if (sd->held && seq_lt(sd->held->seq, end)) end = sd->held->seq;
         if (sd->fin_seen && seq_lt(sd->fin_seq, end)) end = sd->fin_seq;
         if (seq_lt(sd->nxt, end)) fill(c, e, end - sd->nxt);
-        release(c);
+        release_ordered(c, 1);
         if (sd->nxt == start) break;             /* nothing fillable or releasable */
     }
 }

@@ -42,8 +42,8 @@ static const char *const stmt_sql[S_COUNT] = {
         " mail_reply_code, disposition, has_content, data_reply_code, data_reply_text, queue_id,"
         " size, sha256, truncated, terminator, parsed, subject, from_addr, from_name, date,"
         " date_ts, message_id, in_reply_to, n_recipients, n_accepted, n_parts, n_attachments,"
-        " capture_id, first_packet, last_capture_id, last_packet, start_ts, end_ts)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " capture_id, first_packet, last_capture_id, last_packet, start_ts, end_ts, missing_bytes)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [S_RAW] = "INSERT INTO message_raw(message_id, data) VALUES (?,?)",
     [S_RCPT] =
         "INSERT INTO recipients(message_id, seq, address, raw, params, reply_code, reply_text,"
@@ -376,6 +376,7 @@ static enum sift_status open_common(const char *path, int flags, struct sift_sto
 enum sift_status sift_store_open(const char *path, struct sift_store **out, char *err, size_t errlen)
 {
     struct sift_store *st;
+    *out = NULL;                 /* on every failure path too (valgrind: test_store read it unset) */
     enum sift_status rc = open_common(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st, err, errlen);
     if (rc != SIFT_OK) return rc;
     rc = migrate(st, err, errlen);
@@ -407,6 +408,7 @@ enum sift_status sift_store_open_readonly(const char *path, struct sift_store **
                                           size_t errlen)
 {
     struct sift_store *st;
+    *out = NULL;
     enum sift_status rc = open_common(path, SQLITE_OPEN_READONLY, &st, err, errlen);
     if (rc != SIFT_OK) return rc;
     int64_t app = query_int(st, "PRAGMA application_id", -1);
@@ -832,6 +834,7 @@ int64_t sift_store_message(struct sift_store *st, int64_t session_id,
     bind_int_or_null(s, 12, (int64_t)t->content.len, !t->has_content);
     bind_text(s, 13, t->has_content ? sha256 : NULL);
     bind_int(s, 14, t->truncated);
+    bind_int(s, 34, (int64_t)t->missing_bytes);
     bind_text(s, 15, t->terminator);
     bind_int(s, 16, mime ? mime->parsed : 0);
     if (mime) {
