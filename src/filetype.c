@@ -14,7 +14,8 @@ int sift_filetype_mime(const uint8_t *p, size_t n, char *out, size_t outlen)
 {
     if (outlen) out[0] = '\0';
     if (!cookie && !failed) {
-        cookie = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_ERROR);
+        cookie = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_TOKENS |
+                            MAGIC_NO_CHECK_JSON | MAGIC_NO_CHECK_CSV | MAGIC_ERROR);
         if (!cookie || magic_load(cookie, NULL) != 0) {
             if (cookie) magic_close(cookie);
             cookie = NULL;

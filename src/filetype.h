@@ -5,7 +5,7 @@
 
 #include "sift.h"
 
-#define SIFT_FILETYPE_SNIFF 16384   /* bytes of a part worth looking at */
+#define SIFT_FILETYPE_SNIFF 4096   /* bytes of a part worth looking at */
 
 /* MIME type libmagic gives for the n bytes (borrowed), e.g. "application/pdf",
  * written to out (NUL-terminated, cut to outlen). Returns 0, or -1 if libmagic

@@ -44,7 +44,7 @@ struct sift_mime_part {
                           * else windows-1252; bad bytes become U+FFFD, never dropped. Else NULL */
     char md5[33];        /* MD5 and SHA-1 of the same bytes as sha256 (streamed together), */
     char sha1[41];       /* lower-case hex; "" exactly when sha256 is "" */
-    char *magic_type;    /* attachments only: MIME type libmagic finds in the first 16 KiB, else NULL */
+    char *magic_type;    /* attachments only: MIME type libmagic finds in the first 4 KiB, else NULL */
     char *html_text;     /* text/html parts: the visible text (sift_html_to_text of text), else NULL */
     char *extracted_path;/* with an extract directory: file name (the SHA-256) under it, else NULL */
 };
