@@ -34,6 +34,10 @@
  * - A 421 reply (any time) ends command processing: it answers the oldest pending
  *   command if there is one, the others are emitted unanswered.
  * - Findings on bare LF / bare CR are counted per direction and reported once at close.
+ * - A non-canonical dot line is a candidate end of data (struct spec): the server's
+ *   replies decide whether it ended the message (smuggling, CVE-2023-51764/5/6).
+ * - Replies with no client byte ever seen: server-only capture, a skeleton session is
+ *   built from the replies (server_only_reply).
  */
 
 #define HOLD_MAX        (256u * 1024u)   /* client bytes kept while waiting for a reply */
@@ -73,6 +77,7 @@ enum rule {
     R_AUTH_CLEARTEXT, R_AUTH_FAILED_REPEATEDLY, R_SASL_MALFORMED, R_STARTTLS_NOT_USED,
     R_STARTTLS_REFUSED, R_UTF8_WITHOUT_SMTPUTF8, R_SIZE_MISMATCH, R_SIZE_EXCEEDS_LIMIT,
     R_EIGHTBIT_WITHOUT_8BITMIME, R_BINARYMIME_WITH_DATA, R_STARTTLS_FAILED,
+    R_CLIENT_SIDE_MISSING, R_SMUGGLING_ATTEMPT, R_DATA_WITHOUT_RECIPIENTS,
     R_COUNT
 };
 
@@ -121,6 +126,9 @@ static const struct { const char *name; enum sift_severity sev; } rules[R_COUNT]
     [R_EIGHTBIT_WITHOUT_8BITMIME] = { "eightbit_without_8bitmime", SIFT_SEV_LOW },
     [R_BINARYMIME_WITH_DATA] = { "binarymime_with_data", SIFT_SEV_LOW },
     [R_STARTTLS_FAILED] = { "starttls_failed", SIFT_SEV_MEDIUM },
+    [R_CLIENT_SIDE_MISSING] = { "client_side_missing", SIFT_SEV_LOW },
+    [R_SMUGGLING_ATTEMPT] = { "smuggling_attempt", SIFT_SEV_HIGH },
+    [R_DATA_WITHOUT_RECIPIENTS] = { "data_without_recipients", SIFT_SEV_LOW },
 };
 
 #define AUTH_FAILS_FLAG 3u             /* auth_failed_repeatedly at this many failures */
@@ -146,6 +154,7 @@ struct otxn {
     enum reason reason;   /* why it was closed */
     int final_seen;       /* final reply to DATA/BDAT (or DATA refusal) seen */
     int rcpts_flagged, size_flagged, content_pkt_set;
+    int lf_dots_content;  /* the server did not end this content at a non-canonical dot line */
 };
 
 /* A command waiting for its reply. */
@@ -179,6 +188,31 @@ struct hold_seg { size_t off; struct sift_pktref pkt; };
 
 enum cscan { CS_BOL, CS_INLINE, CS_DOT, CS_DOTCR };
 
+/* SMTP smuggling (CVE-2023-51764/5/6, NOTES-libs 5.3): a non-canonical dot line is only
+ * a candidate end of data until the server's replies say what it was. SP_LF: "\n.\n",
+ * "\n.\r\n" or "\r\n.\n" ended the content (what most servers do) and the client bytes
+ * after it are parsed as commands, speculatively: if the replies that follow do not fit
+ * those commands, everything after the candidate is rolled back and re-read as content.
+ * SP_CR: "\r.\r" stays content unless the server's final reply comes before any later
+ * end of data, which cuts the message there. */
+enum spec_kind { SP_NONE, SP_LF, SP_CR };
+struct spec {
+    enum spec_kind kind;
+    struct otxn *ot;                 /* the transaction of the candidate (holds a reference) */
+    size_t content_len;              /* SP_CR: content length at the candidate */
+    char term[24];                   /* escaped terminator */
+    uint8_t dotline[4];              /* SP_LF: the dot line's raw bytes ".\n" / ".\r\n" */
+    size_t dotline_len;
+    int prev_crlf;                   /* SP_LF: the line before the dot ended in CRLF */
+    struct sift_pktref pkt;
+    uint32_t seq0, txn0, ncmd0, ntxn0;  /* SP_LF: state to restore on roll back */
+    int quit0;
+    struct sift_buf raw;             /* raw client bytes after the candidate */
+    struct hold_seg *segs;
+    size_t n_segs, segs_cap;
+    int r1_seen;                     /* the final reply to the candidate's DATA came */
+};
+
 struct sift_smtp {
     struct sift_smtp_sink sink;
     struct sift_smtp_limits lim;
@@ -193,6 +227,12 @@ struct sift_smtp {
     unsigned rule_n[R_COUNT];
     int quit_flagged, pipelining_flagged;
     int server_spoke;                    /* any server byte seen */
+    int client_spoke;                    /* any client byte (or client gap) seen */
+    int server_only;                     /* skeleton mode: replies only, client side absent */
+    int so_replies;                      /* replies seen in skeleton mode */
+    struct otxn *so_ot;                  /* skeleton transaction after a 354 */
+    struct spec sp;                      /* candidate non-canonical end of data */
+    int cr_scan;                         /* "\r.\r" detector state inside content */
     int server_closing;                  /* last reply was 221, 421 or 521 */
 
     struct pcmd *q;                      /* ring of pending commands */
@@ -1051,6 +1091,179 @@ static void start_content(struct sift_smtp *s, struct pcmd *pc, const struct sif
     set_state(s, ST_CONTENT);
 }
 
+/* ---------- candidate ends of data (struct spec) ---------- */
+
+static void spec_clear(struct sift_smtp *s)
+{
+    struct otxn *ot = s->sp.ot;
+    sift_buf_free(&s->sp.raw);
+    free(s->sp.segs);
+    memset(&s->sp, 0, sizeof s->sp);
+    txn_unref(s, ot);
+}
+
+/* The server took the SP_LF candidate as the end of data. */
+static void spec_confirm(struct sift_smtp *s)
+{
+    finding(s, R_NONSTANDARD_DATA_TERMINATOR, &s->sp.pkt, "end of data was %s", s->sp.term);
+    spec_clear(s);
+}
+
+static void spec_append(struct sift_smtp *s, const uint8_t *data, size_t len,
+                        const struct sift_pktref *pkt)
+{
+    struct spec *sp = &s->sp;
+    if (!len || sp->kind == SP_NONE) return;
+    if (sp->raw.len + len > HOLD_MAX) {   /* too long to keep: take the likelier reading */
+        if (sp->kind == SP_LF) spec_confirm(s);
+        else spec_clear(s);
+        return;
+    }
+    if (sp->n_segs == 0 || !pkt_eq(&sp->segs[sp->n_segs - 1].pkt, pk(pkt))) {
+        if (sp->n_segs == sp->segs_cap) {
+            sp->segs_cap = sp->segs_cap ? sp->segs_cap * 2 : 4;
+            sp->segs = sift_xrealloc(sp->segs, sp->segs_cap * sizeof *sp->segs);
+        }
+        sp->segs[sp->n_segs].off = sp->raw.len;
+        sp->segs[sp->n_segs].pkt = *pk(pkt);
+        sp->n_segs++;
+    }
+    sift_buf_append(&sp->raw, data, len);
+}
+
+/* Lines starting "MAIL FROM:" or "RCPT TO:" (any line ending) in n bytes. */
+static unsigned smtp_like_lines(const uint8_t *p, size_t n)
+{
+    unsigned k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && p[i - 1] != '\n' && p[i - 1] != '\r') continue;
+        size_t rest = n - i;
+        if ((rest >= 10 && strncasecmp((const char *)p + i, "MAIL FROM:", 10) == 0) ||
+            (rest >= 8 && strncasecmp((const char *)p + i, "RCPT TO:", 8) == 0))
+            k++;
+    }
+    return k;
+}
+
+/* The candidate was not an end (the server answered only after a later one): the bytes
+ * after it are content. smuggling_attempt if they look like SMTP commands. */
+static void spec_smuggle_check(struct sift_smtp *s, const uint8_t *p, size_t n)
+{
+    unsigned k = smtp_like_lines(p, n);
+    if (k)
+        finding(s, R_SMUGGLING_ATTEMPT, &s->sp.pkt,
+                "%s inside the content (the server did not end the data there) followed by %u "
+                "MAIL/RCPT command line%s", s->sp.term, k, k == 1 ? "" : "s");
+}
+
+/* Feed recorded bytes again as client bytes (their packets kept). Takes ownership. */
+static void feed_again(struct sift_smtp *s, uint8_t *data, size_t n, struct hold_seg *segs,
+                       size_t n_segs)
+{
+    for (size_t i = 0; i < n_segs; i++) {
+        size_t end = i + 1 < n_segs ? segs[i + 1].off : n;
+        if (end > segs[i].off) client_bytes(s, data + segs[i].off, end - segs[i].off, &segs[i].pkt);
+    }
+    free(segs);
+    free(data);
+}
+
+/* The replies do not fit the commands read after an SP_LF candidate: the server did not
+ * end the data there. Undo those commands (none was emitted: no reply matched them) and
+ * their transactions, and read everything after the candidate again as content. */
+static void spec_rollback(struct sift_smtp *s)
+{
+    struct spec *sp = &s->sp;
+    struct otxn *ot = sp->ot;
+    while (s->q_len && q_at(s, s->q_len - 1)->seq >= sp->seq0) {
+        struct pcmd *pc = q_at(s, s->q_len - 1);
+        if (pc->ot && pc->ot->refs) pc->ot->refs--;
+        if (pc->prev_ot && pc->prev_ot->refs) pc->prev_ot->refs--;
+        pcmd_free(pc);
+        s->q_len--;
+    }
+    s->content_ot = NULL;   /* only a speculative transaction can be the target now */
+    s->cur = NULL;
+    while (s->tx_len && s->tx[s->tx_len - 1] != ot && s->tx[s->tx_len - 1]->t->index >= sp->txn0) {
+        s->tx_len--;
+        sift_smtp_txn_free(s->tx[s->tx_len]->t);
+        free(s->tx[s->tx_len]);
+    }
+    if (s->auth.active && s->auth.seq >= sp->seq0) auth_clear(&s->auth);
+    s->next_seq = sp->seq0;
+    s->next_txn = sp->txn0;
+    s->info.n_commands = sp->ncmd0;
+    s->info.n_txns = sp->ntxn0;
+    s->info.quit_seen = sp->quit0;
+    s->bdat_left = 0;
+    /* everything after the candidate: recorded bytes, then those still held */
+    struct sift_buf all = { 0 };
+    struct hold_seg *segs = sp->segs;
+    size_t n_segs = sp->n_segs, cap = sp->segs_cap;
+    sift_buf_append(&all, sp->raw.data ? sp->raw.data : (const uint8_t *)"", sp->raw.len);
+    for (size_t i = 0; i < s->n_segs; i++) {
+        if (n_segs == cap) {
+            cap = cap ? cap * 2 : 4;
+            segs = sift_xrealloc(segs, cap * sizeof *segs);
+        }
+        segs[n_segs].off = sp->raw.len + s->segs[i].off;
+        segs[n_segs++].pkt = s->segs[i].pkt;
+    }
+    sift_buf_append(&all, s->hold.data ? s->hold.data : (const uint8_t *)"", s->hold.len);
+    sift_buf_reset(&s->hold);
+    s->n_segs = 0;
+    sift_linebuf_free(&s->lb[SIFT_DIR_C2S]);
+    sift_linebuf_init(&s->lb[SIFT_DIR_C2S], s->lim.max_line);
+    /* the candidate's dot line is content; the content goes on */
+    struct sift_smtp_txn *t = ot->t;
+    free(t->terminator);
+    t->terminator = NULL;
+    content_put(s, ot, sp->dotline, sp->dotline_len, &sp->pkt);
+    ot->lf_dots_content = 1;
+    ot->closed = 0;
+    ot->reason = RS_OPEN;
+    content_target(s, ot);
+    set_state(s, ST_CONTENT);
+    s->prev_eol_crlf = sp->dotline_len == 3;
+    spec_smuggle_check(s, all.data, all.len);
+    size_t n;
+    uint8_t *data = sift_buf_steal(&all, &n);
+    sp->segs = NULL;
+    spec_clear(s);                 /* drops the candidate's reference; ot is the target now */
+    feed_again(s, data, n, segs, n_segs);
+}
+
+/* A reply while an SP_LF candidate waits for its verdict (the DATA's final reply came):
+ * does it fit the commands read after the candidate? */
+static void spec_check_reply(struct sift_smtp *s, int code)
+{
+    if (s->sp.kind != SP_LF || !s->sp.r1_seen) return;
+    if (s->state == ST_TLS || s->state == ST_CLOSED || s->state == ST_GAP) { spec_confirm(s); return; }
+    struct pcmd *h = s->q_len ? q_at(s, 0) : NULL;
+    if (h && h->seq < s->sp.seq0) return;    /* still answering earlier commands */
+    int fits = h && !((code == 221 && h->kind != K_QUIT) || (code == 354 && h->kind != K_DATA) ||
+                      ((code == 334 || code == 235) && h->kind != K_AUTH));
+    if (fits || (!h && s->sp.raw.len == 0 && s->hold.len == 0)) spec_confirm(s);
+    else spec_rollback(s);
+}
+
+/* Does the client, after the SP_LF candidate, send a canonical end of data? If not, the
+ * server's final reply can only have come for the candidate. */
+static int spec_later_end(const struct sift_smtp *s)
+{
+    const struct sift_buf *b[2] = { &s->sp.raw, &s->hold };
+    struct sift_buf all = { 0 };
+    for (int k = 0; k < 2; k++)
+        if (b[k]->len) sift_buf_append(&all, b[k]->data, b[k]->len);
+    int found = 0;
+    static const uint8_t canon[] = "\r\n.\r\n";
+    if (s->sp.dotline_len == 3 && all.len >= 3 && memcmp(all.data, ".\r\n", 3) == 0) found = 1;
+    for (size_t i = 0; !found && i + 5 <= all.len; i++)
+        if (memcmp(all.data + i, canon, 5) == 0) found = 1;
+    sift_buf_free(&all);
+    return found;
+}
+
 static void end_content_line(struct sift_smtp *s, int crlf, const struct sift_pktref *pkt)
 {
     if (!crlf) {
@@ -1065,14 +1278,34 @@ static void end_content_line(struct sift_smtp *s, int crlf, const struct sift_pk
     s->cur_line_len = 0;
 }
 
-/* The end-of-data line was seen; cr says whether the dot line ended in CRLF. */
-static void content_terminated(struct sift_smtp *s, int cr, const struct sift_pktref *pkt)
+/* The end-of-data line was seen; cr says whether the dot line ended in CRLF. Returns 1
+ * when it was non-canonical and became the SP_LF candidate (bytes after it are recorded). */
+static int content_terminated(struct sift_smtp *s, int cr, const struct sift_pktref *pkt)
 {
     struct otxn *ot = s->content_ot;
     char term[16];
     snprintf(term, sizeof term, "%s.%s", s->prev_eol_crlf ? "\\r\\n" : "\\n", cr ? "\\r\\n" : "\\n");
-    if (!s->prev_eol_crlf || !cr)
+    int started = 0;
+    if ((!s->prev_eol_crlf || !cr) && s->sp.kind == SP_NONE && ot && ot->t && !ot->t->truncated) {
+        /* a candidate: the replies will say (struct spec) */
+        struct spec *sp = &s->sp;
+        sp->kind = SP_LF;
+        sp->ot = ot;
+        ot->refs++;
+        snprintf(sp->term, sizeof sp->term, "%s", term);
+        memcpy(sp->dotline, cr ? ".\r\n" : ".\n", cr ? 3 : 2);
+        sp->dotline_len = cr ? 3 : 2;
+        sp->prev_crlf = s->prev_eol_crlf;
+        sp->pkt = *pk(pkt);
+        sp->seq0 = s->next_seq;
+        sp->txn0 = s->next_txn;
+        sp->ncmd0 = s->info.n_commands;
+        sp->ntxn0 = s->info.n_txns;
+        sp->quit0 = s->info.quit_seen;
+        started = 1;
+    } else if (!s->prev_eol_crlf || !cr) {
         finding(s, R_NONSTANDARD_DATA_TERMINATOR, pkt, "end of data was %s", term);
+    }
     if (!cr && s->bare_lf[SIFT_DIR_C2S]++ == 0) s->bare_lf_pkt[SIFT_DIR_C2S] = *pk(pkt);
     if (ot && ot->t) {
         free(ot->t->terminator);
@@ -1081,6 +1314,26 @@ static void content_terminated(struct sift_smtp *s, int cr, const struct sift_pk
     set_state(s, ST_COMMAND);
     txn_close(s, ot, RS_DONE);
     content_target(s, NULL);
+    return started;
+}
+
+/* "\r.\r" inside content (a CR that is not part of CRLF, a dot, a CR): the SP_CR
+ * candidate. Scans p[0..n) which ends at content offset end_len; returns the index in p
+ * of the second CR, or SIZE_MAX. */
+static size_t cr_dot_scan(struct sift_smtp *s, const uint8_t *p, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        uint8_t c = p[j];
+        switch (s->cr_scan) {
+        case 1: s->cr_scan = c == '.' ? 2 : c == '\r' ? 1 : 0; break;
+        case 2:
+            if (c == '\r') { s->cr_scan = 0; return j; }
+            s->cr_scan = 0;
+            break;
+        default: s->cr_scan = c == '\r' ? 1 : 0; break;
+        }
+    }
+    return SIZE_MAX;
 }
 
 /* Un-stuff content bytes (streaming, any split); returns bytes consumed, which is
@@ -1090,7 +1343,8 @@ static size_t content_bytes(struct sift_smtp *s, const uint8_t *data, size_t len
 {
     struct otxn *ot = s->content_ot;
     content_touch(ot, pkt);
-    size_t i = 0;
+    int lf_dots = ot && ot->lf_dots_content;
+    size_t i = 0, rec_from = SIZE_MAX, done = len;
     while (i < len) {
         switch (s->cs) {
         case CS_BOL:
@@ -1098,26 +1352,68 @@ static size_t content_bytes(struct sift_smtp *s, const uint8_t *data, size_t len
             else { s->cs = CS_INLINE; s->cur_line_len = 0; }
             break;
         case CS_DOT:
-            if (data[i] == '\n') { content_terminated(s, 0, pkt); return i + 1; }
+            if (data[i] == '\n' && lf_dots) {   /* not an end for this server: content */
+                content_put(s, ot, (const uint8_t *)".\n", 2, pkt);
+                end_content_line(s, 0, pkt);
+                s->prev_byte = '\n';
+                s->cs = CS_BOL;
+                i++;
+                break;
+            }
+            if (data[i] == '\n') {
+                if (content_terminated(s, 0, pkt)) rec_from = i + 1;
+                done = i + 1;
+                goto out;
+            }
             if (data[i] == '\r') { s->cs = CS_DOTCR; s->cur_line_len++; i++; break; }
             s->cs = CS_INLINE;           /* the stuffed dot is dropped */
             s->prev_byte = '.';
             break;
         case CS_DOTCR:
-            if (data[i] == '\n') { content_terminated(s, 1, pkt); return i + 1; }
+            if (data[i] == '\n' && lf_dots && !s->prev_eol_crlf) {
+                content_put(s, ot, (const uint8_t *)".\r\n", 3, pkt);
+                end_content_line(s, 1, pkt);
+                s->prev_byte = '\n';
+                s->cs = CS_BOL;
+                i++;
+                break;
+            }
+            if (data[i] == '\n') {
+                if (content_terminated(s, 1, pkt)) rec_from = i + 1;
+                done = i + 1;
+                goto out;
+            }
             content_put(s, ot, (const uint8_t *)"\r", 1, pkt);   /* ".\rX": CR is content */
             s->prev_byte = '\r';
+            s->cr_scan = 1;
             s->cs = CS_INLINE;
             break;
         case CS_INLINE: {
             const uint8_t *nl = memchr(data + i, '\n', len - i);
             size_t end = nl ? (size_t)(nl - data) + 1 : len;
             content_put(s, ot, data + i, end - i, pkt);
+            if (s->sp.kind == SP_NONE && ot && ot->t && !ot->t->truncated) {
+                size_t j = cr_dot_scan(s, data + i, end - i);
+                if (j != SIZE_MAX) {
+                    struct spec *sp = &s->sp;
+                    sp->kind = SP_CR;
+                    sp->ot = ot;
+                    ot->refs++;
+                    /* the cut keeps the first CR, drops the dot onwards */
+                    sp->content_len = ot->t->content.len - (end - i - j) - 1;
+                    snprintf(sp->term, sizeof sp->term, "\\r.\\r");
+                    sp->pkt = *pk(pkt);
+                    rec_from = i + j + 1;
+                }
+            } else {
+                s->cr_scan = 0;
+            }
             s->cur_line_len += end - i;
             if (nl) {
                 int crlf = end - i >= 2 ? data[end - 2] == '\r' : s->prev_byte == '\r';
                 end_content_line(s, crlf, pkt);
                 s->cs = CS_BOL;
+                s->cr_scan = 0;
             }
             s->prev_byte = data[end - 1];
             i = end;
@@ -1125,7 +1421,9 @@ static size_t content_bytes(struct sift_smtp *s, const uint8_t *data, size_t len
         }
         }
     }
-    return len;
+out:
+    if (rec_from < done) spec_append(s, data + rec_from, done - rec_from, pkt);
+    return done;
 }
 
 /* ---------- command parsing ---------- */
@@ -1430,6 +1728,7 @@ static void client_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
 {
     while (len) {
         size_t n;
+        int recording = s->sp.kind != SP_NONE;   /* bytes after a candidate end of data */
         switch (s->state) {
         case ST_COMMAND:
         case ST_SASL: {
@@ -1464,6 +1763,7 @@ static void client_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
         default:
             return;
         }
+        if (recording && s->sp.kind != SP_NONE) spec_append(s, data, n, pkt);
         data += n;
         len -= n;
     }
@@ -1638,6 +1938,70 @@ static void merge_refused_mail(struct sift_smtp *s, struct otxn *a, struct otxn 
     free(b);
 }
 
+/* Server-only capture (NOTES-libs 5.10): a reply after the greeting with no client
+ * byte ever seen. The commands are unknowable, so a skeleton is built from the replies:
+ * a multi-line 2xx as the first reply after the greeting is the EHLO reply (its
+ * extensions are kept); a 354 opens a transaction (no sender, no recipients, no
+ * content) that the next final reply closes, accepted or rejected, with its queue id.
+ * Every reply is still a command row with verb NULL. One client_side_missing finding. */
+static void server_only_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
+{
+    struct reply *r = &s->rep;
+    int code = r->code;
+    const char *text = r->text.data ? (const char *)r->text.data : "";
+    if (!s->server_only) {
+        s->server_only = 1;
+        finding(s, R_CLIENT_SIDE_MISSING, pkt,
+                "replies without any client bytes: the client side is not in the capture; "
+                "session rebuilt from the server's replies");
+    }
+    s->so_replies++;
+    struct pcmd orphan;
+    memset(&orphan, 0, sizeof orphan);
+    orphan.seq = s->next_seq++;
+    if (s->so_replies == 1 && r->lines > 1 && code >= 200 && code < 300 && s->info.banner) {
+        set_extensions(s, text);
+        if (!s->info.helo_verb) s->info.helo_verb = sift_xstrdup("EHLO");
+    }
+    struct otxn *ot = s->so_ot;
+    if (code == 354) {
+        if (ot) txn_close(s, ot, RS_CLOSE);      /* a second 354 without a final reply */
+        ot = s->so_ot = txn_new(s, pkt);
+        ot->refs++;
+        orphan.ot = ot;
+        emit_cmd(s, &orphan, r, pkt);
+        return;
+    }
+    if (ot && code >= 200 && code < 600) {
+        struct sift_smtp_txn *t = ot->t;
+        ot->final_seen = 1;
+        t->data_reply_code = code;
+        t->last_pkt = *pk(pkt);
+        set_text(&t->data_reply_text, r);
+        if (code < 300) t->queue_id = parse_queue_id(text);
+        orphan.ot = ot;
+        emit_cmd(s, &orphan, r, pkt);
+        s->so_ot = NULL;
+        txn_close(s, ot, RS_DONE);
+        txn_unref(s, ot);
+        return;
+    }
+    if (code == 221) s->info.quit_seen = 1;
+    emit_cmd(s, &orphan, r, pkt);
+}
+
+/* Client bytes after all in a session taken as server-only: leave the skeleton mode. */
+static void server_only_end(struct sift_smtp *s)
+{
+    struct otxn *ot = s->so_ot;
+    s->server_only = 0;
+    s->so_ot = NULL;
+    if (ot) {
+        txn_close(s, ot, RS_CLOSE);
+        txn_unref(s, ot);
+    }
+}
+
 /* A complete reply (final line seen, or flushed at close): match it to the oldest
  * pending command and apply its effect. */
 static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
@@ -1680,6 +2044,8 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
         return;
     }
 
+    spec_check_reply(s, code);
+
     /* Mid-stream start: the greeting is missing, this reply is for a real command. */
     if (s->q_len > 1 && q_at(s, 0)->kind == K_GREETING && code != 220 && code != 421 && code != 554) {
         struct pcmd g;
@@ -1702,6 +2068,12 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
                     code, q_at(s, k)->verb ? q_at(s, k)->verb : "command", k, k == 1 ? "" : "s");
             while (k--) q_drop_oldest(s);
         }
+    }
+
+    if (s->q_len == 0 && !s->client_spoke && code != 421) {
+        server_only_reply(s, pkt);
+        reply_reset(r);
+        return;
     }
 
     if (s->q_len == 0) {
@@ -1747,7 +2119,7 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
     struct sift_smtp_txn *t = ot ? ot->t : NULL;
     const char *text = r->text.data ? (const char *)r->text.data : "";
     enum state next = s->state;
-    int replay = 0, tls = 0, data_final = 0;
+    int replay = 0, tls = 0, data_final = 0, cr_cut = 0;
     if (t) t->last_pkt = *pk(pkt);
 
     switch (pc.kind) {
@@ -1798,7 +2170,19 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
     case K_DATA:
         data_final = 1;
         if (is_hold_target) { next = ST_COMMAND; replay = 1; }
-        else if (s->state == ST_CONTENT && s->content_ot == ot) {
+        else if (s->state == ST_CONTENT && s->content_ot == ot && s->sp.kind == SP_CR &&
+                 s->sp.ot == ot && t) {
+            /* The server ended the data at the "\r.\r" candidate: cut there; what
+             * followed it is read again as commands. */
+            t->content.len = s->sp.content_len;
+            free(t->terminator);
+            t->terminator = sift_xstrdup(s->sp.term);
+            finding(s, R_NONSTANDARD_DATA_TERMINATOR, &s->sp.pkt,
+                    "end of data was %s (the server replied %03d there)", s->sp.term, code);
+            content_target(s, NULL);
+            next = ST_COMMAND;
+            cr_cut = 1;
+        } else if (s->state == ST_CONTENT && s->content_ot == ot) {
             /* The server's reply is the truth: the message ended before what we took
              * for its end. Suspicious (smuggling) unless a capture gap ate the end. */
             if (!t || !t->missing_bytes)
@@ -1806,6 +2190,27 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
                         "reply %03d to DATA before the end of data", code);
             content_target(s, NULL);
             next = ST_COMMAND;
+        }
+        if (ot && s->sp.ot == ot && !cr_cut) {
+            if (s->sp.kind == SP_CR) {
+                /* the reply came after a later end: "\r.\r" was content */
+                spec_smuggle_check(s, t->content.data + s->sp.content_len,
+                                   t->content.len > s->sp.content_len ? t->content.len - s->sp.content_len : 0);
+                spec_clear(s);
+            } else if (s->sp.kind == SP_LF && !s->sp.r1_seen) {
+                s->sp.r1_seen = 1;
+                if (!spec_later_end(s)) spec_confirm(s);
+            }
+        }
+        if (t) {   /* RFC 5321 3.3: DATA needs an accepted recipient */
+            size_t ok = 0, refused = 0;
+            for (size_t i = 0; i < t->n_rcpts; i++) {
+                if (t->rcpts[i].reply_code >= 200 && t->rcpts[i].reply_code < 300) ok++;
+                if (t->rcpts[i].reply_code >= 400) refused++;
+            }
+            if (!ok && refused == t->n_rcpts && (refused || code >= 400))
+                finding(s, R_DATA_WITHOUT_RECIPIENTS, pk(&pc.pkt), "DATA with no accepted recipient "
+                        "(%zu refused; server replied %03d)", refused, code);
         }
         break;
     case K_BDAT:
@@ -1867,6 +2272,24 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
     if (next != s->state) set_state(s, next);
     reply_reset(r);
     if (replay) replay_hold(s);
+    if (cr_cut && s->sp.kind == SP_CR) {
+        size_t n;
+        uint8_t *data = sift_buf_steal(&s->sp.raw, &n);
+        struct hold_seg *segs = s->sp.segs;
+        size_t n_segs = s->sp.n_segs;
+        s->sp.segs = NULL;
+        if (n && data[0] == '\n') {   /* "\r.\r\n": the LF belongs to the end */
+            struct sift_smtp_txn *ct = s->sp.ot && s->sp.ot->t ? s->sp.ot->t : NULL;
+            if (ct) {
+                free(ct->terminator);
+                ct->terminator = sift_xstrdup("\\r.\\r\\n");
+            }
+            memmove(data, data + 1, --n);
+            for (size_t i = 1; i < n_segs; i++) segs[i].off--;
+        }
+        spec_clear(s);   /* emits the transaction */
+        feed_again(s, data, n, segs, n_segs);
+    }
 }
 
 /* One line from the server. */
@@ -2033,13 +2456,21 @@ void sift_smtp_feed(struct sift_smtp *s, enum sift_dir dir, const uint8_t *data,
                     const struct sift_pktref *pkt)
 {
     if (!s || s->closed || !data || !len) return;
-    if (dir == SIFT_DIR_C2S) client_bytes(s, data, len, pkt);
+    if (dir == SIFT_DIR_C2S) {
+        s->client_spoke = 1;
+        if (s->server_only) server_only_end(s);
+        client_bytes(s, data, len, pkt);
+    }
     else server_bytes(s, data, len, pkt);
 }
 
 void sift_smtp_gap(struct sift_smtp *s, enum sift_dir dir, uint64_t len, const struct sift_pktref *pkt)
 {
     if (!s || s->closed || s->state == ST_TLS || s->state == ST_CLOSED) return;
+    if (dir == SIFT_DIR_C2S) {
+        s->client_spoke = 1;
+        if (s->server_only) server_only_end(s);
+    }
     finding(s, R_CAPTURE_GAP, pkt, "%llu %s bytes missing", (unsigned long long)len,
             dir == SIFT_DIR_C2S ? "client" : "server");
     int in_content = s->content_ot && s->content_ot->t && (s->state == ST_CONTENT || s->state == ST_BDAT);
@@ -2095,6 +2526,16 @@ void sift_smtp_close(struct sift_smtp *s, const struct sift_pktref *last)
             complete_reply(s, last);
         }
     }
+    if (s->sp.kind == SP_LF) {
+        /* No reply after the DATA's final one: commands read after the candidate that
+         * never got a reply mean the server was still reading content. */
+        int pending = s->state == ST_HOLD && s->hold_seq >= s->sp.seq0;
+        for (size_t i = 0; i < s->q_len; i++)
+            if (q_at(s, i)->seq >= s->sp.seq0) pending = 1;
+        if (s->sp.r1_seen && pending && s->state != ST_TLS && s->state != ST_CLOSED) spec_rollback(s);
+        else spec_confirm(s);
+    }
+    if (s->sp.kind == SP_CR) spec_clear(s);
     if (s->state == ST_HOLD && s->hold_kind != K_DATA && s->hold.len)
         release_unanswered_hold(s);
     if (s->state == ST_HOLD && s->hold_kind == K_DATA && s->hold.len && s->server_closing) {
@@ -2121,6 +2562,7 @@ void sift_smtp_close(struct sift_smtp *s, const struct sift_pktref *last)
         s->content_ot->t)
         s->content_ot->t->truncated = 1;
     s->closed = 1;
+    if (s->server_only) server_only_end(s);
     content_target(s, NULL);
     q_flush_all(s);
     txn_close(s, s->cur, RS_CLOSE);
@@ -2196,5 +2638,7 @@ void sift_smtp_free(struct sift_smtp *s)
     free(s->info.tls_sni);
     auth_clear(&s->auth);
     sift_buf_free(&s->tls_buf);
+    sift_buf_free(&s->sp.raw);
+    free(s->sp.segs);
     free(s);
 }

@@ -34,7 +34,8 @@ MESSAGES = {
     "imp_no_ack3.pcap": [("noack3@client.example.test", "accepted", 0, 686, 250, "imperfect noack3")],
     "imp_ack_before_synack.pcap": [("ackfirst@client.example.test", "accepted", 0, 710, 250, "imperfect ackfirst")],
     "imp_client_only.pcap": [("clientonly@client.example.test", "incomplete", 0, 734, None, "imperfect clientonly")],
-    "imp_server_only.pcap": [],
+    # server side only: a skeleton from the replies (354 ... 250 queued as DATA42), no content
+    "imp_server_only.pcap": [(None, "accepted", 0, None, 250, None)],
     # MAIL lost: the message is still found (no sender), the reply after it resynchronised.
     "imp_gap_command.pcap": [(None, "accepted", 0, 686, 250, "imperfect gapcmd")],
     # a 174-byte hole inside the content: the rest of the content (524 of 698 bytes) is kept,
@@ -67,6 +68,12 @@ FINDINGS = {
 MISSING = {"imp_gap_data.pcap": [174], "imp_gap_bdat.pcap": [174], "imp_snaplen.pcap": [84]}
 
 
+# server-only skeleton (NOTES-libs 5.10): queue ids, EHLO extensions from the multi-line 250,
+# one client_side_missing finding instead of a reply_without_command per reply
+SKELETON = {"imp_server_only.pcap": ([("DATA42", 0)], [("EHLO", "PIPELINING CHUNKING 8BITMIME", 1)],
+                                     [("client_side_missing", 1)])}
+
+
 def check(what, expected, actual):
     global checks
     checks += 1
@@ -92,6 +99,14 @@ with tempfile.TemporaryDirectory() as tmp:
         rows = con.execute("SELECT rule, detail FROM findings WHERE rule IN ('capture_gap',"
                            " 'tcp_overlap_mismatch', 'tcp_hold_limit', 'tcp_flow_limit') ORDER BY rule, detail").fetchall()
         check(f"{cap}: findings", sorted(FINDINGS.get(cap, [])), rows)
+        if cap in SKELETON:
+            rows = con.execute("SELECT queue_id, has_content FROM messages ORDER BY id").fetchall()
+            check(f"{cap}: skeleton messages", SKELETON[cap][0], rows)
+            rows = con.execute("SELECT helo_verb, extensions, n_messages FROM sessions").fetchall()
+            check(f"{cap}: skeleton session", SKELETON[cap][1], rows)
+            rows = con.execute("SELECT rule, count(*) FROM findings WHERE rule IN"
+                               " ('client_side_missing', 'reply_without_command') GROUP BY rule").fetchall()
+            check(f"{cap}: skeleton findings", SKELETON[cap][2], rows)
         con.close()
 
 for f in failures:
