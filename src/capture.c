@@ -4,6 +4,7 @@
  * handle for libnids). Live capture from an interface with a BPF filter is at
  * the end (sift_capture_live_*). No decoding here. */
 #include "capture.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <pcap.h>
@@ -103,6 +104,12 @@ enum sift_status sift_capture_read_stream(FILE *fp, uint32_t file_idx,
         return SIFT_ERR_FORMAT;
     }
     fill_dlt(info, pcap_datalink(pc));
+    if (!sift_wire_link_supported(info->dlt)) {
+        snprintf(err, errlen, "link type %d (%s) is not supported; smtpsift reads Ethernet, Linux cooked"
+                 " (SLL, SLL2), BSD loopback and raw IP captures", info->dlt, info->dlt_name);
+        pcap_close(pc);                         /* closes fp */
+        return SIFT_ERR_FORMAT;
+    }
 
     enum sift_status st = SIFT_OK;
     uint64_t frame_no = 0;

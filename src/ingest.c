@@ -191,9 +191,11 @@ static void on_txn(void *user, struct sift_smtp_txn *t)
                                   &mo, collect_finding, ing);
         sift_detect_content(mime, collect_finding, ing);
     }
+    sift_store_unit_begin(ing->st);   /* a crash leaves the message with its findings, or neither */
     int64_t mid = sift_store_message(ing->st, fl->session_id, t, mime, t->has_content ? sha : NULL);
     detect_txn(fl, t, mime);
     flush_findings(ing, fl->session_id, mid);
+    sift_store_unit_end(ing->st);
     if (t->has_content) {
         ing->messages++;
         if (mime) ing->attachments += mime->n_attachments;
@@ -277,6 +279,7 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
     struct ingest *ing = user;
     struct flow *fl = flowp;
     if (fl->d) {
+        sift_store_unit_begin(ing->st);   /* the session's last rows, its end and findings together */
         fl->d->close(fl->dstate, last);
         struct sift_store_session_end end = {
             .smtp = sift_smtp_session_info(fl->dstate),
@@ -294,6 +297,7 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
         sift_store_session_close(ing->st, fl->session_id, &end);
         sift_store_session_gap(ing->st, fl->session_id,
                                sift_reasm_flow_end()->gap_bytes[0] + sift_reasm_flow_end()->gap_bytes[1]);
+        sift_store_unit_end(ing->st);
         fl->d->state_free(fl->dstate);
     }
     free(fl->probe);
@@ -369,7 +373,10 @@ static int expand_paths(const struct sift_ingest_opts *o, struct pathlist *out)
         }
         closedir(dir);
         if (sub.n) qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
-        else fprintf(stderr, "smtpsift: %s: no capture files in this directory\n", p);
+        else {
+            fprintf(stderr, "smtpsift: %s: no capture files in this directory\n", p);
+            bad = 1;
+        }
         for (size_t k = 0; k < sub.n; k++) pathlist_add(out, sub.v[k]);
         free(sub.v);
     }
@@ -380,6 +387,7 @@ static void frame_cb(const struct sift_frame *f, void *user)
 {
     struct ingest *ing = user;
     sift_reasm_feed(f);
+    if (sift_store_error(ing->st)) sift_capture_break();   /* disk full...: stop reading */
     if (ing->prog) {   /* a record header (16 bytes in pcap) plus the frame */
         ing->prog_done += 16 + (uint64_t)f->caplen;
         sift_progress_update(ing->prog, ing->prog_done);
@@ -559,6 +567,10 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
                                    info.packets ? &last : NULL);
                 ing.findings++;
             }
+        }
+        if (sift_store_error(ing.st)) {   /* the database failed (disk full...), not the capture */
+            status = "failed";
+            cap_err = sift_store_error(ing.st);
         }
         if (info.short_frames) {
             char detail[128];

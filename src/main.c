@@ -181,6 +181,9 @@ int main(int argc, char **argv)
 {
     /* The database and any temporary file hold mail and credentials. */
     umask(077);
+    /* Past a file size limit (ulimit -f) write() must fail with EFBIG, giving
+     * a database error and a clean exit, rather than SIGXFSZ killing the process. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

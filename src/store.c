@@ -4,11 +4,15 @@
  * raw wire bytes go to BLOB columns. It does not decide what to store. */
 #include "store.h"
 
+#include <errno.h>
 #include <sqlite3.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SIFT_APPLICATION_ID 0x53494654   /* "SIFT" */
 #define BATCH_ROWS 20000
@@ -76,17 +80,32 @@ struct sift_store {
     sqlite3_stmt *content_stmt[6];   /* see content_sql (schema 003) */
     int in_txn;
     unsigned rows;
+    unsigned hold;           /* open units (sift_store_unit_begin): no batch commit */
+    unsigned n_commits;      /* batch commits so far (SIFT_TEST_KILL_AFTER_COMMIT) */
     char *error;             /* first write error, sticky */
     int64_t *file_capture;   /* file_idx -> capture id */
     size_t n_file_capture;
     int redact;              /* --redact-secrets: no passwords, no SASL data */
 };
 
+/* SQLite's "disk I/O error" says nothing of the cause: the system's reason is
+ * added when SQLite kept it, else what a failed write most likely means. */
+static void why_io(struct sift_store *st, char *buf, size_t len)
+{
+    int code = sqlite3_errcode(st->db) & 0xff, en = sqlite3_system_errno(st->db);
+    buf[0] = '\0';
+    if ((code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN) && en)
+        snprintf(buf, len, " (%s)", strerror(en));
+    else if (sqlite3_extended_errcode(st->db) == SQLITE_IOERR_WRITE)
+        snprintf(buf, len, " (a write failed: disk full or file size limit reached?)");
+}
+
 static void set_error(struct sift_store *st, const char *what)
 {
     if (st->error) return;
-    char msg[512];
-    snprintf(msg, sizeof msg, "database error (%s): %s", what, sqlite3_errmsg(st->db));
+    char msg[512], io[128];
+    why_io(st, io, sizeof io);
+    snprintf(msg, sizeof msg, "database error (%s): %s%s", what, sqlite3_errmsg(st->db), io);
     st->error = sift_xstrdup(msg);
 }
 
@@ -95,8 +114,9 @@ static int exec(struct sift_store *st, const char *sql)
     char *e = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &e) != SQLITE_OK) {
         if (!st->error) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "database error: %s", e ? e : "unknown");
+            char msg[512], io[128];
+            why_io(st, io, sizeof io);
+            snprintf(msg, sizeof msg, "database error: %s%s", e ? e : "unknown", io);
             st->error = sift_xstrdup(msg);
         }
         sqlite3_free(e);
@@ -132,9 +152,31 @@ enum sift_status sift_store_commit(struct sift_store *st)
     return SIFT_OK;
 }
 
+/* A batch is full: commit it, unless a unit is open. Fault injection for
+ * tests/safety/test_crash.py: SIFT_TEST_KILL_AFTER_COMMIT=N kills the process
+ * with SIGKILL right after the Nth batch commit, the moment a crash would
+ * expose a batch boundary that splits a message. */
+static void batch_commit(struct sift_store *st)
+{
+    if (st->hold || st->rows < BATCH_ROWS || sift_store_commit(st) != SIFT_OK) return;
+    const char *k = getenv("SIFT_TEST_KILL_AFTER_COMMIT");
+    if (k && ++st->n_commits == strtoul(k, NULL, 10)) raise(SIGKILL);
+}
+
 static void row_done(struct sift_store *st)
 {
-    if (++st->rows >= BATCH_ROWS) sift_store_commit(st);
+    st->rows++;
+    batch_commit(st);
+}
+
+void sift_store_unit_begin(struct sift_store *st)
+{
+    st->hold++;
+}
+
+void sift_store_unit_end(struct sift_store *st)
+{
+    if (st->hold && --st->hold == 0) batch_commit(st);
 }
 
 /* Bind helpers: strings are made valid UTF-8 and copied. */
@@ -190,6 +232,7 @@ static void bind_packet(struct sift_store *st, sqlite3_stmt *s, int i_cap, int i
 static void step(struct sift_store *st, enum stmt_id id)
 {
     sqlite3_stmt *s = st->stmt[id];
+    ensure_txn(st);          /* never autocommit: every row belongs to a batch */
     if (!st->error && sqlite3_step(s) != SQLITE_DONE) set_error(st, "write");
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -234,6 +277,7 @@ static enum sift_status prepare_content(struct sift_store *st, char *err, size_t
 static void cstep(struct sift_store *st, enum content_stmt id)
 {
     sqlite3_stmt *s = st->content_stmt[id];
+    ensure_txn(st);
     if (!st->error && sqlite3_step(s) != SQLITE_DONE) set_error(st, "write");
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -327,7 +371,16 @@ static enum sift_status migrate(struct sift_store *st, char *err, size_t errlen)
     int64_t app = query_int(st, "PRAGMA application_id", 0);
     int64_t tables = query_int(st, "SELECT count(*) FROM sqlite_schema", -1);
     if (tables < 0) {
-        snprintf(err, errlen, "not a SQLite database: %s", sqlite3_errmsg(st->db));
+        int code = sqlite3_errcode(st->db) & 0xff;
+        char io[128];
+        why_io(st, io, sizeof io);
+        if (code == SQLITE_NOTADB)
+            snprintf(err, errlen, "not a SQLite database: %s", sqlite3_errmsg(st->db));
+        else if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM)
+            snprintf(err, errlen, "cannot write the database or create its -wal and -shm files (%s%s);"
+                     " check the permissions of the file and its directory", sqlite3_errmsg(st->db), io);
+        else
+            snprintf(err, errlen, "cannot read the database: %s%s", sqlite3_errmsg(st->db), io);
         return SIFT_ERR_DB;
     }
     if (app != SIFT_APPLICATION_ID && (tables > 0 || app != 0)) {
@@ -355,14 +408,39 @@ fail:
     return SIFT_ERR_DB;
 }
 
+/* Why the file cannot be opened, as " (reason)", or "": SQLite's own answer
+ * ("unable to open database file") does not say, and its errno is unreliable. */
+static void open_reason(const char *path, int create, char *buf, size_t len)
+{
+    struct stat sb;
+    buf[0] = '\0';
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) snprintf(buf, len, " (it is a directory)");
+        else if (access(path, create ? R_OK | W_OK : R_OK) != 0) snprintf(buf, len, " (%s)", strerror(errno));
+        return;
+    }
+    if (errno != ENOENT || !create) {
+        snprintf(buf, len, " (%s)", strerror(errno));
+        return;
+    }
+    char *dir = sift_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    const char *d = slash ? dir : ".";
+    if (access(d, W_OK | X_OK) != 0) snprintf(buf, len, " (cannot create it in %s: %s)", d, strerror(errno));
+    free(dir);
+}
+
 static enum sift_status open_common(const char *path, int flags, struct sift_store **out,
                                     char *err, size_t errlen)
 {
     struct sift_store *st = sift_xcalloc(1, sizeof *st);
     *out = NULL;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database: %s",
-                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        char why[512];
+        open_reason(path, flags & SQLITE_OPEN_CREATE, why, sizeof why);
+        snprintf(err, errlen, "cannot open database: %s%s", st->db ? sqlite3_errmsg(st->db) : "out of memory", why);
         sqlite3_close(st->db);
         free(st);
         return SIFT_ERR_DB;
@@ -379,7 +457,11 @@ enum sift_status sift_store_open(const char *path, struct sift_store **out, char
     *out = NULL;                 /* on every failure path too (valgrind: test_store read it unset) */
     enum sift_status rc = open_common(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st, err, errlen);
     if (rc != SIFT_OK) return rc;
-    rc = migrate(st, err, errlen);
+    if (sqlite3_db_readonly(st->db, "main") == 1) {   /* SQLite fell back to read-only */
+        snprintf(err, errlen, "the database file is read-only (no write permission); it cannot be added to");
+        rc = SIFT_ERR_DB;
+    }
+    if (rc == SIFT_OK) rc = migrate(st, err, errlen);
     if (rc == SIFT_OK &&
         exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
                  " PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864") != 0) {
@@ -811,9 +893,23 @@ static const char *domain_of(const char *addr)
     return at && at[1] ? at + 1 : NULL;
 }
 
+static int64_t message_rows(struct sift_store *st, int64_t session_id,
+                            const struct sift_smtp_txn *t, const struct sift_mime_summary *mime,
+                            const char *sha256);
+
 int64_t sift_store_message(struct sift_store *st, int64_t session_id,
                            const struct sift_smtp_txn *t, const struct sift_mime_summary *mime,
                            const char *sha256)
+{
+    sift_store_unit_begin(st);   /* the message row and all its rows: one transaction */
+    int64_t mid = message_rows(st, session_id, t, mime, sha256);
+    sift_store_unit_end(st);
+    return mid;
+}
+
+static int64_t message_rows(struct sift_store *st, int64_t session_id,
+                            const struct sift_smtp_txn *t, const struct sift_mime_summary *mime,
+                            const char *sha256)
 {
     sqlite3_stmt *s = st->stmt[S_MESSAGE];
     size_t n_acc = 0;

@@ -31,6 +31,13 @@ const char *sift_store_error(const struct sift_store *st);
 /* Commit the open batch (if any). Returns SIFT_OK or SIFT_ERR_DB. */
 enum sift_status sift_store_commit(struct sift_store *st);
 
+/* Rows written between unit_begin and unit_end reach the database in one
+ * transaction: a batch commit that falls due inside waits for the end (units
+ * nest). A message and its findings are a unit, so a crash never leaves half
+ * of one visible. */
+void sift_store_unit_begin(struct sift_store *st);
+void sift_store_unit_end(struct sift_store *st);
+
 /* Runs. */
 int64_t sift_store_ingest_begin(struct sift_store *st, const char *command_line);
 void sift_store_ingest_end(struct sift_store *st, int64_t ingest_id, const char *status);

@@ -399,6 +399,16 @@ static enum sift_wire_verdict do_ethertype(struct sift_wire *w, struct frame_ctx
     }
 }
 
+int sift_wire_link_supported(int dlt)
+{
+    switch (dlt) {   /* the cases of sift_wire_normalise below */
+    case 1: case 113: case 276: case 0: case 108: case 12: case 14: case 101: case 228: case 229:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 enum sift_wire_verdict sift_wire_normalise(struct sift_wire *w, int dlt,
                                            const uint8_t *frame, uint32_t caplen,
                                            uint32_t wirelen,

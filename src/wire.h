@@ -44,6 +44,10 @@ int sift_wire_addr_string(const struct sift_wire *w, uint32_t addr_be, char *buf
 
 const struct sift_wire_stats *sift_wire_stats(const struct sift_wire *w);
 
+/* 1 if sift_wire_normalise knows link type dlt (a DLT_ value), else 0: a
+ * capture of another link type is refused whole rather than read as noise. */
+int sift_wire_link_supported(int dlt);
+
 /* IPv4 fragment reassembly (RFC 791) for packets returned by sift_wire_normalise.
  * A packet that is not a fragment is handed back as is (returns 1). A fragment
  * is copied and kept; when it completes its datagram, returns 1 with *out and
