@@ -1,7 +1,8 @@
 /* mime.c — message decoding with GMime 3.2 (RFC 5322, 2045-2049, 2047, 2231):
  * headers, addresses, trace/authentication headers, MIME parts with streamed
  * MD5/SHA-1/SHA-256 and libmagic type, text bodies as UTF-8, URLs, optional
- * attachment extraction. Works around gmime#133 (RFC 2047), #150 (base64 with
+ * attachment extraction, classic uuencoded blocks inside text/plain bodies as
+ * extra parts. Works around gmime#133 (RFC 2047), #150 (base64 with
  * inner padding), #165 (never touch parsed objects). Does NOT keep decoded
  * attachment bytes in memory (they stream to hashes and, if asked, a file). */
 #include "mime.h"
@@ -47,6 +48,8 @@ struct mime_ctx {
     size_t cap_headers, cap_addresses, cap_parts;
     int said_hash_skipped, said_unknown_charset;   /* once per message: bounded findings */
     int extract_dirfd;            /* -1: no extraction */
+    size_t n_uu;                  /* uuencoded blocks begun in this message */
+    int said_uu_cap;
     size_t cap_urls;
 };
 
@@ -408,6 +411,9 @@ static char *dup_lower(const char *s)
 
 /* ---- a GMimeStream sink: hashes, counts, keeps a bounded text prefix ---- */
 
+struct uu_scan;
+static void uu_feed(struct uu_scan *u, const char *buf, size_t len);
+
 typedef struct {
     GMimeStream parent;
     struct sift_digests *dg;              /* MD5, SHA-1, SHA-256 (OpenSSL, via hash.c) */
@@ -419,6 +425,7 @@ typedef struct {
     struct sift_buf *text;    /* optional: first text_cap bytes */
     size_t text_cap;
     int text_cut;
+    struct uu_scan *uu;       /* optional: look for uuencoded blocks (text/plain) */
 } SiftSink;
 typedef struct { GMimeStreamClass parent_class; } SiftSinkClass;
 
@@ -441,6 +448,7 @@ static ssize_t sink_write(GMimeStream *st, const char *buf, size_t len)
         if (len > room) s->text_cut = 1;
         sift_buf_append(s->text, buf, len < room ? len : room);
     }
+    if (s->uu) uu_feed(s->uu, buf, len);
     return (ssize_t)len;
 }
 static ssize_t sink_read(GMimeStream *st, char *buf, size_t len) { (void)st; (void)buf; (void)len; return -1; }
@@ -682,8 +690,212 @@ static void extract_end(struct mime_ctx *c, struct sift_mime_part *p, struct sif
                      p->path, p->sha256, strerror(errno));
 }
 
+/* ---- uuencoded blocks inside text/plain bodies -------------------------- */
+/* Classic uuencode (POSIX uuencode/uudecode): "begin <octal mode> <name>",
+ * lines of a length character and groups of 4 characters in ' '..'`' (6 bits
+ * each), a zero-length line ("`" or " "; an empty line too, as mailers strip
+ * trailing blanks), "end". Each block becomes an extra part after its text
+ * part. A whole part with Content-Transfer-Encoding x-uuencode is decoded by
+ * GMime itself (checked with 3.2.13) and does not come here as a block. */
+
+#define UU_MAX_BLOCKS 100     /* per message, malformed ones included */
+#define UU_MAX_LINE   1024    /* longer lines are not uuencode (inside a block: malformed) */
+
+struct uu_scan {
+    struct mime_ctx *c;
+    const char *text_path;        /* the text part's path (borrowed) */
+    enum { UU_OUT, UU_DATA, UU_END } state;
+    char line[UU_MAX_LINE];
+    size_t n_line;
+    int line_long;                /* the current line is longer than UU_MAX_LINE */
+    SiftSink *blk;                /* the open block's decoded bytes */
+    struct sift_mime_part cur;    /* the open block */
+    struct sift_outfile of;
+    struct sift_mime_part *done;  /* finished blocks, appended after the text part */
+    size_t n_done, cap_done;
+};
+
+static int uu_val(unsigned char ch) { return (ch >= 0x20 && ch <= 0x60) ? ((ch - 0x20) & 0x3f) : -1; }
+
+/* "begin" SP 3-4 octal digits SP+ name (non-empty); *name points into line. */
+static int uu_is_begin(const char *l, size_t n, const char **name, size_t *name_len)
+{
+    if (n < 6 || memcmp(l, "begin ", 6)) return 0;
+    size_t i = 6, d = 0;
+    while (i < n && l[i] >= '0' && l[i] <= '7') { i++; d++; }
+    if (d < 3 || d > 4 || i >= n || l[i] != ' ') return 0;
+    while (i < n && l[i] == ' ') i++;
+    if (i == n) return 0;
+    *name = l + i;
+    *name_len = n - i;
+    return 1;
+}
+
+static void uu_drop(struct uu_scan *u)
+{
+    if (u->blk) {
+        if (u->blk->out) sift_outfile_abort(u->blk->out);
+        g_object_unref(u->blk);
+        u->blk = NULL;
+    }
+    free(u->cur.path); free(u->cur.encoding); free(u->cur.disposition); free(u->cur.filename);
+    free(u->cur.magic_type);
+    memset(&u->cur, 0, sizeof u->cur);
+    u->state = UU_OUT;
+}
+
+static void uu_fail(struct uu_scan *u, const char *why)
+{
+    char *it = detail_item(u->cur.filename);
+    ctx_finding(u->c, "mime_uuencode_malformed", SIFT_SEV_LOW,
+                "part %s: uuencoded block \"%s\" skipped: %s", u->text_path, it, why);
+    g_free(it);
+    uu_drop(u);
+}
+
+static void uu_open(struct uu_scan *u, const char *name, size_t name_len)
+{
+    struct mime_ctx *c = u->c;
+    if (c->n_uu >= UU_MAX_BLOCKS) {
+        if (!c->said_uu_cap++)
+            ctx_finding(c, "mime_uuencode_too_many", SIFT_SEV_MEDIUM,
+                        "part %s: more than %d uuencoded blocks in the message; the rest were"
+                        " not decoded", u->text_path, UU_MAX_BLOCKS);
+        return;
+    }
+    c->n_uu++;
+    char *raw = g_strndup(name, name_len);       /* stops at a NUL byte: data, never a path */
+    u->cur.filename = dup_valid(raw);
+    g_free(raw);
+    size_t pl = strlen(u->text_path) + 32;
+    u->cur.path = sift_xmalloc(pl);
+    snprintf(u->cur.path, pl, "%s.uu%zu", u->text_path, u->n_done + 1);
+    u->cur.encoding = sift_xstrdup("x-uuencode");
+    u->cur.disposition = sift_xstrdup("attachment");
+    u->cur.is_attachment = 1;
+    u->blk = sink_new();
+    u->blk->out = extract_begin(c, &u->cur, &u->of);
+    u->state = UU_DATA;
+}
+
+/* Decodes one data line into the open block; 0 if it is not a valid line. */
+static int uu_data(struct uu_scan *u, const char *l, size_t n)
+{
+    int len = uu_val((unsigned char)l[0]);
+    if (len <= 0) return 0;
+    size_t avail = n - 1;
+    size_t need = ((size_t)len * 4 + 2) / 3, full = ((size_t)len + 2) / 3 * 4;
+    if (avail < need || avail > full + 1) return 0;     /* one trailing checksum char allowed */
+    for (size_t i = 1; i < n; i++)
+        if (uu_val((unsigned char)l[i]) < 0) return 0;
+    uint8_t out[48];
+    size_t o = 0;
+    for (size_t g = 0; o < (size_t)len; g += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = (1 + g + k < n) ? uu_val((unsigned char)l[1 + g + k]) : 0;
+        uint8_t b[3] = { (uint8_t)(v[0] << 2 | v[1] >> 4), (uint8_t)(v[1] << 4 | v[2] >> 2),
+                         (uint8_t)(v[2] << 6 | v[3]) };
+        for (int k = 0; k < 3 && o < (size_t)len; k++) out[o++] = b[k];
+    }
+    sink_write(GMIME_STREAM(u->blk), (const char *)out, o);
+    return 1;
+}
+
+static void uu_close(struct uu_scan *u)
+{
+    struct sift_mime_part *p = &u->cur;
+    p->size = u->blk->n;
+    sink_digest(u->blk, p);
+    p->content_type = sift_xstrdup(p->magic_type ? p->magic_type : "application/octet-stream");
+    extract_end(u->c, p, u->blk->out);
+    u->blk->out = NULL;
+    g_object_unref(u->blk);
+    u->blk = NULL;
+    if (u->n_done == u->cap_done) {
+        u->cap_done = u->cap_done ? u->cap_done * 2 : 4;
+        u->done = sift_xrealloc(u->done, u->cap_done * sizeof *u->done);
+    }
+    u->done[u->n_done++] = *p;                   /* moves the strings */
+    memset(p, 0, sizeof *p);
+    u->state = UU_OUT;
+}
+
+/* One line without its LF (and CR); long: it was cut at UU_MAX_LINE. */
+static void uu_line(struct uu_scan *u, const char *l, size_t n, int long_line)
+{
+    if (n && l[n - 1] == '\r') n--;
+    const char *name;
+    size_t nl;
+    switch (u->state) {
+    case UU_OUT:
+        if (!long_line && uu_is_begin(l, n, &name, &nl)) uu_open(u, name, nl);
+        return;
+    case UU_DATA:
+        if (long_line) { uu_fail(u, "line too long"); return; }
+        if (n == 0 || (uu_val((unsigned char)l[0]) == 0 && n <= 5)) { u->state = UU_END; return; }
+        if (uu_data(u, l, n)) return;
+        uu_fail(u, "invalid encoded line");
+        break;
+    case UU_END:
+        while (n && (l[n - 1] == ' ' || l[n - 1] == '\t')) n--;
+        if (!long_line && n == 3 && !memcmp(l, "end", 3)) { uu_close(u); return; }
+        uu_fail(u, "no \"end\" line after the zero-length line");
+        break;
+    }
+    uu_line(u, l, n, long_line);                 /* state is UU_OUT now: a new "begin"? */
+}
+
+static void uu_feed(struct uu_scan *u, const char *buf, size_t len)
+{
+    while (len) {
+        const char *nl = memchr(buf, '\n', len);
+        size_t take = nl ? (size_t)(nl - buf) : len;
+        size_t room = sizeof u->line - u->n_line;
+        if (take > room) u->line_long = 1;
+        memcpy(u->line + u->n_line, buf, take < room ? take : room);
+        u->n_line += take < room ? take : room;
+        if (!nl) return;
+        uu_line(u, u->line, u->n_line, u->line_long);
+        u->n_line = 0;
+        u->line_long = 0;
+        buf += take + 1;
+        len -= take + 1;
+    }
+}
+
+static struct uu_scan *uu_new(struct mime_ctx *c, const char *text_path)
+{
+    struct uu_scan *u = sift_xcalloc(1, sizeof *u);
+    u->c = c;
+    u->text_path = text_path;
+    return u;
+}
+
+/* End of the text part: the last line, then a block still open is malformed. */
+static void uu_finish(struct uu_scan *u)
+{
+    if (u->n_line || u->line_long) uu_line(u, u->line, u->n_line, u->line_long);
+    u->n_line = 0;
+    u->line_long = 0;
+    if (u->state != UU_OUT) uu_fail(u, "the text ends inside the block");
+}
+
+/* Appends the finished blocks as parts (after the text part) and frees u. */
+static void uu_commit(struct mime_ctx *c, struct uu_scan *u)
+{
+    for (size_t i = 0; i < u->n_done; i++) {
+        struct sift_mime_part *p = add_part(c);
+        *p = u->done[i];
+        c->sum->n_attachments++;
+    }
+    free(u->done);
+    free(u);
+}
+
 static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath, char *path)
 {
+    struct uu_scan *uu = NULL;
     struct sift_mime_part *p = add_part(c);
     size_t idx = c->sum->n_parts - 1;
     p->path = path;
@@ -729,7 +941,9 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath,
         struct sift_buf text = {0};
         if (is_text) { sink->text = &text; sink->text_cap = MIME_TEXT_CAP; }
         sink->out = extract_begin(c, p, &of);
+        if (!strcmp(p->content_type, "text/plain")) sink->uu = uu = uu_new(c, p->path);
         decode_leaf(part, sink);
+        if (uu) uu_finish(uu);
         p->size = sink->n;
         sink_digest(sink, p);
         extract_end(c, p, sink->out);
@@ -761,6 +975,7 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath,
         part_urls(c, idx);
     }
     if (p->is_attachment) c->sum->n_attachments++;
+    if (uu) uu_commit(c, uu);                    /* after the last use of p: add_part moves parts */
 }
 
 static void walk_parts(struct mime_ctx *c, GMimeMessage *msg)

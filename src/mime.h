@@ -26,7 +26,10 @@ struct sift_mime_address {
 struct sift_mime_part {
     char *path;          /* position in the MIME tree, IMAP-style: children of a top-level multipart
                           * are "1", "2", ...; a non-multipart top-level body is "1"; the body parts
-                          * of an embedded message at "2" are "2.1", "2.2" (a single-part one "2.1") */
+                          * of an embedded message at "2" are "2.1", "2.2" (a single-part one "2.1");
+                          * a uuencoded block inside a text/plain part "1" is "1.uu1", "1.uu2", ...
+                          * (right after it; encoding "x-uuencode", content_type = magic_type or
+                          * "application/octet-stream", filename from the begin line) */
     char *content_type;  /* "text/plain" (lower-case type/subtype) */
     char *charset;       /* declared charset or NULL */
     char *encoding;      /* Content-Transfer-Encoding as declared (lower-case) or NULL */
@@ -90,7 +93,8 @@ struct sift_mime_summary {
     struct sift_mime_header *headers; size_t n_headers;   /* top-level headers in order, duplicates kept */
     struct sift_mime_address *addresses; size_t n_addresses;
     struct sift_mime_part *parts; size_t n_parts;         /* leaves and message/rfc822 parts, tree order,
-                                                             at most 10,000 ("mime_too_many_parts") */
+                                                             at most 10,000 ("mime_too_many_parts"),
+                                                             plus at most 100 uuencoded blocks */
     char *subject;                    /* decoded, NULL if none */
     char *from_addr, *from_name;      /* first From mailbox */
     char *date;                       /* Date header as written (trimmed), NULL if none */

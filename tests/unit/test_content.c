@@ -358,6 +358,43 @@ static void test_extract_hostile_names(void **state)
     rmdir(base);
 }
 
+/* uuencoded blocks in a text body are extracted like attachments: by SHA-256,
+ * the begin line's "../../x" never used (values: see test_uuencode in test_mime.c) */
+static void test_extract_uuencode(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/sift-extract-uu-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    int fd = open(base, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    struct findings f;
+    struct sift_mime_summary *m = parse("uuencode.eml", fd, &f);
+    assert_int_equal(count_rule(&f, "extract_failed"), 0);
+    assert_int_equal(count_rule(&f, "mime_uuencode_malformed"), 1);
+    assert_int_equal(m->n_parts, 3);
+    assert_null(m->parts[0].extracted_path);
+    static const char *const want[] = {
+        "3be5617e9d16d48ff7c503457411f6e7c5f9857ee631c23ff3ec45b85bba1b7b",   /* report.txt */
+        "ee008b17f0184f659dc798e138ffd0a968789fcdfc0314e4fd19760f6f50c7d6",   /* "../../x" */
+    };
+    for (size_t i = 0; i < 2; i++) eqs(m->parts[i + 1].extracted_path, want[i]);
+    /* no content-type mismatch: the type of a uuencoded block is libmagic's */
+    assert_int_equal(count_rule(&f, "attachment_type_mismatch"), 0);
+    sift_mime_free(m);
+
+    struct stat sb;
+    assert_int_equal(fstatat(fd, want[1], &sb, 0), 0);
+    assert_int_equal(sb.st_size, 272);
+    DIR *d = opendir(base);
+    struct dirent *e;
+    size_t n = 0;
+    while ((e = readdir(d))) if (e->d_name[0] != '.') { n++; unlinkat(fd, e->d_name, 0); }
+    closedir(d);
+    assert_int_equal(n, 2);                                       /* nothing but the two */
+    close(fd);
+    rmdir(base);
+}
+
 static void test_outfile_names(void **state)
 {
     (void)state;
@@ -421,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_html_bounds),
         cmocka_unit_test(test_attachments),
         cmocka_unit_test(test_extract_hostile_names),
+        cmocka_unit_test(test_extract_uuencode),
         cmocka_unit_test(test_outfile_names),
         cmocka_unit_test(test_hdrparse_edges),
     };

@@ -470,6 +470,113 @@ static void test_bad_date_and_empty(void **state)
     sift_mime_free(NULL);
 }
 
+/* ---- uuencoded blocks inside text/plain bodies ---- */
+
+/* The fixture was made with Python: binascii.b2a_uu (45-byte lines, backtick=True
+ * for report.txt, False for the other) on txt = b"Quarterly numbers\n" + rows
+ * "row 1\n".."row 10\n" (79 bytes) and pdf = b"%PDF-1.4\n" + bytes(range(256)) +
+ * b"\n%%EOF\n" (272 bytes); sizes and hashes by hashlib.sha256/sha1/md5 on those
+ * bytes, and re-checked by decoding the fixture with binascii.a2b_uu. */
+static void test_uuencode(void **state)
+{
+    (void)state;
+    struct findings f;
+    struct sift_mime_summary *m = parse_file("uuencode.eml", &f);
+    assert_int_equal(m->parsed, 1);
+    assert_int_equal(m->n_parts, 3);
+    assert_int_equal(m->n_attachments, 2);
+    const struct sift_mime_part *p = &m->parts[0];
+    assert_string_equal(p->path, "1");
+    assert_string_equal(p->content_type, "text/plain");
+    assert_int_equal(p->is_attachment, 0);
+    assert_non_null(strstr(p->text, "begin 644 report.txt\r\n"));      /* the text is kept as is */
+
+    p = &m->parts[1];
+    assert_string_equal(p->path, "1.uu1");
+    assert_string_equal(p->filename, "report.txt");
+    assert_string_equal(p->encoding, "x-uuencode");
+    assert_string_equal(p->disposition, "attachment");
+    assert_string_equal(p->content_type, "text/plain");
+    assert_string_equal(p->magic_type, "text/plain");
+    assert_int_equal(p->is_attachment, 1);
+    assert_null(p->text);
+    assert_null(p->charset);
+    assert_int_equal(p->size, 79);
+    assert_string_equal(p->sha256, "3be5617e9d16d48ff7c503457411f6e7c5f9857ee631c23ff3ec45b85bba1b7b");
+    assert_string_equal(p->sha1, "9d6afa9c9443fb57b13f0f1d11bd448aeabd59f3");
+    assert_string_equal(p->md5, "5b34ef5c11631388cf567c30dc89063f");
+
+    p = &m->parts[2];                                   /* hostile name: data, never a path */
+    assert_string_equal(p->path, "1.uu2");
+    assert_string_equal(p->filename, "../../x");
+    assert_string_equal(p->content_type, "application/pdf");
+    assert_string_equal(p->magic_type, "application/pdf");
+    assert_int_equal(p->size, 272);
+    assert_string_equal(p->sha256, "ee008b17f0184f659dc798e138ffd0a968789fcdfc0314e4fd19760f6f50c7d6");
+    assert_string_equal(p->md5, "0a228854bfed0b80c4b620501f5fec6a");
+    assert_null(p->extracted_path);                     /* no extraction asked */
+
+    /* "begin 600 broken.bin" + a bad line: one finding, no part; "begin 2089" is no block */
+    int n_bad = 0;
+    for (size_t i = 0; i < f.n; i++) n_bad += !strcmp(f.rules[i], "mime_uuencode_malformed");
+    assert_int_equal(n_bad, 1);
+    sift_mime_free(m);
+}
+
+static void test_uuencode_edges(void **state)
+{
+    (void)state;
+    struct findings f;
+    /* a block cut by the end of the body: finding, no part */
+    struct sift_mime_summary *m = parse_str("Subject: x\r\n\r\nbegin 644 a.bin\r\n"
+                                            "#86)C\r\n", &f);
+    assert_int_equal(m->n_parts, 1);
+    assert_true(has_finding(&f, "mime_uuencode_malformed"));
+    sift_mime_free(m);
+
+    /* "abc" = "#86)C" (python3: binascii.b2a_uu(b"abc")); bare LF lines, no final newline */
+    m = parse_str("Subject: x\n\nbegin 644 a.bin\n#86)C\n`\nend", &f);
+    assert_int_equal(m->n_parts, 2);
+    assert_int_equal(f.n, 0);
+    assert_string_equal(m->parts[1].filename, "a.bin");
+    assert_int_equal(m->parts[1].size, 3);
+    /* printf abc | sha256sum */
+    assert_string_equal(m->parts[1].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sift_mime_free(m);
+
+    /* not in text/html, and a zero-length line not followed by "end" is malformed */
+    m = parse_str("Content-Type: text/html\r\n\r\nbegin 644 a.bin\r\n#86)C\r\n`\r\nend\r\n", &f);
+    assert_int_equal(m->n_parts, 1);
+    sift_mime_free(m);
+    m = parse_str("Subject: x\r\n\r\nbegin 644 a.bin\r\n#86)C\r\n`\r\nfin\r\n", &f);
+    assert_int_equal(m->n_parts, 1);
+    assert_true(has_finding(&f, "mime_uuencode_malformed"));
+    sift_mime_free(m);
+
+    /* at most 100 blocks per message, then one finding */
+    static char many[105 * 40 + 32];
+    size_t k = (size_t)snprintf(many, sizeof many, "Subject: x\r\n\r\n");
+    for (int i = 0; i < 105; i++)
+        k += (size_t)snprintf(many + k, sizeof many - k, "begin 644 f%d\r\n#86)C\r\n`\r\nend\r\n", i);
+    m = parse_str(many, &f);
+    assert_int_equal(m->n_parts, 101);
+    assert_int_equal(m->n_attachments, 100);
+    assert_string_equal(m->parts[100].path, "1.uu100");
+    assert_string_equal(m->parts[100].filename, "f99");
+    assert_int_equal(f.n, 1);
+    assert_string_equal(f.rules[0], "mime_uuencode_too_many");
+    sift_mime_free(m);
+
+    /* a whole part with Content-Transfer-Encoding x-uuencode: GMime decodes it, no extra part */
+    m = parse_str("Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n"
+                  "\r\nbegin 644 a.bin\r\n#86)C\r\n`\r\nend\r\n", &f);
+    assert_int_equal(m->n_parts, 1);
+    assert_string_equal(m->parts[0].encoding, "x-uuencode");
+    assert_int_equal(m->parts[0].size, 3);
+    assert_string_equal(m->parts[0].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sift_mime_free(m);
+}
+
 static void test_sha256_hex(void **state)
 {
     (void)state;
@@ -502,6 +609,8 @@ int main(void)
         cmocka_unit_test(test_too_many_parts),
         cmocka_unit_test(test_charsets),
         cmocka_unit_test(test_bad_date_and_empty),
+        cmocka_unit_test(test_uuencode),
+        cmocka_unit_test(test_uuencode_edges),
         cmocka_unit_test(test_sha256_hex),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
