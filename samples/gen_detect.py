@@ -4,7 +4,10 @@ complete SMTP sessions with correct sequence numbers, deterministic) and
 samples/detect_labels.tsv (message or session -> the rules that must fire).
 Honest mail (including the odd-looking: mailing lists, SRS forwarding, bounces
 with <>, IDN, submission with AUTH) and one forgery of each kind docs/detection.md
-lists. The set is meant to be ingested with the configuration in
+lists, plus the session-security cases the SMTP dissector decides (STARTTLS not
+used, refused or injected into, <LF>.<LF> smuggling accepted or attempted) with
+their honest near misses (STARTTLS used, no STARTTLS offered, dot-stuffed lines).
+The set is meant to be ingested with the configuration in
 samples/detect.conf. Standard library only; same frame builder as
 tests/cli/make_sessions.py.
 Usage: gen_detect.py [OUT_DIR]   (default: the directory of this script)"""
@@ -59,14 +62,6 @@ labels = []   # (key, kind, rules, what)
 def session(cli, helo, txns=(), auth=(), srv=SERVER):
     """One connection: EHLO, AUTH attempts (list of True/False), then
     transactions (mail_from, [(rcpt, code)], message bytes or None)."""
-    port[0] += 1
-    cport, sport = port[0], 25
-    cs, ss = 1000, 5000
-    emit(frame(cli, srv, cport, sport, cs, 0, SYN, b""))
-    emit(frame(srv, cli, sport, cport, ss, cs + 1, SYN | ACK, b""))
-    cs += 1
-    ss += 1
-    emit(frame(cli, srv, cport, sport, cs, ss, ACK, b""))
     conv = [(1, b"220 mx.corp.example ESMTP\r\n"),
             (0, b"EHLO " + helo.encode() + b"\r\n"),
             (1, b"250-mx.corp.example\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n")]
@@ -82,10 +77,24 @@ def session(cli, helo, txns=(), auth=(), srv=SERVER):
                      (1, b"250 2.1.5 Ok\r\n" if code == 250 else b"554 5.7.1 Relay access denied\r\n")]
         if any(code == 250 for _, code in rcpts) and msg is not None:
             conv += [(0, b"DATA\r\n"), (1, b"354 End data with <CR><LF>.<CR><LF>\r\n"),
-                     (0, msg + b"\r\n.\r\n"), (1, b"250 2.0.0 Ok: queued as Q%d\r\n" % cport)]
+                     (0, msg + b"\r\n.\r\n"), (1, b"250 2.0.0 Ok: queued as Q%d\r\n" % (port[0] + 1))]   # wire() takes the next port
         else:
             conv += [(0, b"RSET\r\n"), (1, b"250 2.0.0 Ok\r\n")]
     conv += [(0, b"QUIT\r\n"), (1, b"221 2.0.0 Bye\r\n")]
+    wire(cli, srv, conv)
+
+
+def wire(cli, srv, conv):
+    """One TCP connection carrying conv, a list of (0 client / 1 server, bytes), one
+    segment per item, between a handshake and a FIN exchange."""
+    port[0] += 1
+    cport, sport = port[0], 25
+    cs, ss = 1000, 5000
+    emit(frame(cli, srv, cport, sport, cs, 0, SYN, b""))
+    emit(frame(srv, cli, sport, cport, ss, cs + 1, SYN | ACK, b""))
+    cs += 1
+    ss += 1
+    emit(frame(cli, srv, cport, sport, cs, ss, ACK, b""))
     for side, data in conv:
         if side == 0:
             emit(frame(cli, srv, cport, sport, cs, ss, ACK | PSH, data))
@@ -243,6 +252,106 @@ labels.append(("session:203.0.113.66", "risky", "auth_bruteforce,auth_cleartext"
 # AUTH PLAIN without TLS is a risk even when the mail is honest (h03, h14)
 labels.append(("session:203.0.113.50", "risky", "auth_cleartext", "h03's session: AUTH PLAIN without TLS"))
 labels.append(("session:203.0.113.60", "risky", "auth_cleartext", "h14's session: AUTH PLAIN without TLS"))
+
+# ---------------- security of the session (decided by dissectors/smtp.c) ----------------
+# Each session has its own client address, so its findings land on "session:IP" alone.
+EXT_TLS = b"250-mx.corp.example\r\n250-STARTTLS\r\n250 PIPELINING\r\n"
+EXT_PLAIN = b"250-mx.corp.example\r\n250 PIPELINING\r\n"
+
+
+def greet(helo, ext):
+    return [(1, b"220 mx.corp.example ESMTP\r\n"), (0, b"EHLO " + helo.encode() + b"\r\n"), (1, ext)]
+
+
+def deliver(mail_from, msg, rcpt="alice@corp.example"):
+    """MAIL, RCPT, DATA and the message ended by CRLF.CRLF, each answered."""
+    return [(0, ("MAIL FROM:<%s>\r\n" % mail_from).encode()), (1, b"250 2.1.0 Ok\r\n"),
+            (0, ("RCPT TO:<%s>\r\n" % rcpt).encode()), (1, b"250 2.1.5 Ok\r\n"),
+            (0, b"DATA\r\n"), (1, b"354 End data with <CR><LF>.<CR><LF>\r\n"),
+            (0, msg + b"\r\n.\r\n"), (1, b"250 2.0.0 Ok: queued as Q%d\r\n" % (port[0] + 1))]
+
+
+QUIT = [(0, b"QUIT\r\n"), (1, b"221 2.0.0 Bye\r\n")]
+
+
+def client_hello(sni):
+    """A TLS 1.3 ClientHello record (RFC 8446 4.1.2) with server_name and supported_versions."""
+    name = sni.encode()
+    entry = b"\0" + struct.pack("!H", len(name)) + name
+    exts = (struct.pack("!HHH", 0, len(entry) + 2, len(entry)) + entry
+            + struct.pack("!HHB", 43, 3, 2) + b"\x03\x04")
+    body = (b"\x03\x03" + bytes(range(32)) + b"\0" + b"\x00\x02\x13\x01" + b"\x01\x00"
+            + struct.pack("!H", len(exts)) + exts)
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+TLS_AFTER_220 = [(0, client_hello("mx.corp.example")),
+                 (1, b"\x16\x03\x03\x00\x04\x02\x00\x00\x00" + b"\x17\x03\x03\x00\x08" + bytes(8)),
+                 (0, b"\x17\x03\x03\x00\x08" + bytes(range(8)))]
+
+
+def sess_label(cli, kind, rules, what):
+    labels.append(("session:" + cli, kind, rules, what))
+
+
+def msg_label(key, kind, rules, what):
+    labels.append((key, kind, rules, what))
+
+
+# true positives
+wire("203.0.113.101", SERVER, greet("mail.clearsend.example", EXT_TLS)
+     + deliver("info@clearsend.example", message("t01", "<info@clearsend.example>")) + QUIT)
+msg_label("t01", "honest", "", "honest message on a session that ignored the offered STARTTLS")
+sess_label("203.0.113.101", "risky", "starttls_not_used", "STARTTLS offered, MAIL sent in clear")
+
+wire("203.0.113.102", SERVER, greet("mail.injector.example", EXT_TLS)
+     + [(0, b"STARTTLS\r\nMAIL FROM:<ceo@corp.example>\r\n"), (1, b"220 2.0.0 Ready to start TLS\r\n")]
+     + TLS_AFTER_220)
+sess_label("203.0.113.102", "forged", "starttls_plaintext_injection",
+           "MAIL FROM in the same segment as STARTTLS, before the 220 (CVE-2011-0411 shape)")
+
+wire("203.0.113.103", SERVER, greet("mail.refusal.example", EXT_TLS)
+     + [(0, b"STARTTLS\r\n"), (1, b"454 4.7.0 TLS not available due to local problem\r\n")]
+     + deliver("info@refusal.example", message("t03", "<info@refusal.example>")) + QUIT)
+msg_label("t03", "honest", "", "honest message sent in clear after STARTTLS was refused")
+sess_label("203.0.113.103", "risky", "starttls_refused", "STARTTLS answered 454, the session went on in clear")
+
+smuggled = (b"MAIL FROM:<ceo@corp.example>\r\nRCPT TO:<alice@corp.example>\r\nDATA\r\n"
+            + message("t04b", "CEO <ceo@corp.example>", subject="Wire the money today"))
+wire("203.0.113.104", SERVER, greet("mail.smuggler.example", EXT_PLAIN)
+     + deliver("news@smuggler.example", message("t04a", "<news@smuggler.example>") + b"\n.\n" + smuggled)[:-1]
+     + [(1, b"250 2.0.0 Ok: queued as Q%d\r\n" % (port[0] + 1)), (1, b"250 2.1.0 Ok\r\n"), (1, b"250 2.1.5 Ok\r\n"),
+        (1, b"354 End data with <CR><LF>.<CR><LF>\r\n"), (1, b"250 2.0.0 Ok: queued as R%d\r\n" % (port[0] + 1))]
+     + QUIT)
+msg_label("t04a", "honest", "", "carrier message of the smuggling (ends at <LF>.<LF>)")
+msg_label("t04b", "forged", "local_domain_from_outside", "message smuggled after <LF>.<LF>: a local From from outside")
+sess_label("203.0.113.104", "forged", "nonstandard_data_terminator,bare_lf,content_before_354",
+           "server took <LF>.<LF> as the end of data; the smuggled MAIL/RCPT/DATA got their own replies")
+
+wire("203.0.113.105", SERVER, greet("mail.contraband.example", EXT_PLAIN)
+     + deliver("news@contraband.example", message("t05", "<news@contraband.example>") + b"\n.\n"
+               + smuggled.replace(b"t04b", b"t05b"))
+     + QUIT)
+msg_label("t05", "honest", "", "message carrying a smuggling attempt the server did not fall for")
+sess_label("203.0.113.105", "forged", "smuggling_attempt,bare_lf",
+           "<LF>.<LF> then MAIL/RCPT lines, answered only after CRLF.CRLF: all one message")
+
+# honest near misses
+wire("198.51.100.101", SERVER, greet("mail.tlsgood.example", EXT_TLS)
+     + [(0, b"STARTTLS\r\n"), (1, b"220 2.0.0 Ready to start TLS\r\n")] + TLS_AFTER_220)
+sess_label("198.51.100.101", "honest", "", "STARTTLS offered and used: after the 220 only TLS records")
+
+wire("198.51.100.102", SERVER, greet("mail.plainmx.example", EXT_PLAIN)
+     + deliver("info@plainmx.example", message("t07", "<info@plainmx.example>")) + QUIT)
+msg_label("t07", "honest", "", "mail in clear to a server that does not offer STARTTLS")
+sess_label("198.51.100.102", "honest", "", "no STARTTLS offered, client in clear")
+
+wire("198.51.100.103", SERVER, greet("mail.dotty.example", EXT_PLAIN)
+     + deliver("info@dotty.example", message("t08", "<info@dotty.example>",
+                                              body="..hidden\r\n...\r\n..\r\n.. spaced\r\nend\r\n")) + QUIT)
+msg_label("t08", "honest", "", "canonical CRLF.CRLF end, lines starting with dots (dot-stuffed)")
+sess_label("198.51.100.103", "honest", "", "dot-stuffed lines are not terminators")
 
 with open(os.path.join(out_dir, "detect_set.pcap"), "wb") as f:
     f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))

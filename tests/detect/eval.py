@@ -33,6 +33,11 @@ with tempfile.TemporaryDirectory() as tmp:
         " FROM findings f LEFT JOIN messages m ON m.id = f.message_id"
         " LEFT JOIN sessions s ON s.id = f.session_id").fetchall()
     n_messages = con.execute("SELECT count(*) FROM messages").fetchone()[0]
+    # Every labelled item must be in the capture, or an honest label with no rules
+    # would pass on a session or message that was never decoded.
+    present = {r[0] for r in con.execute(
+        "SELECT replace(replace(message_id, '@detect.test', ''), '<', '') FROM messages"
+        " UNION SELECT 'session:' || client_ip FROM sessions")}
     con.close()
 
 actual = defaultdict(set)
@@ -56,6 +61,7 @@ for rule in rules:
                                                     len(fp), prec, rec))
     problems += ["false positive: %s on %s (%s)" % (rule, k, labels.get(k, {}).get("what", "unlabelled")) for k in fp]
     problems += ["missed: %s on %s (%s)" % (rule, k, labels[k]["what"]) for k in fn]
+problems += ["not in the capture: %s (%s)" % (k, labels[k]["what"]) for k in labels if k not in present]
 honest = [k for k in labels if labels[k]["kind"] == "honest"]
 forged = [k for k in labels if labels[k]["kind"] != "honest"]
 print()
