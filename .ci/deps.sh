@@ -4,6 +4,9 @@ set -e
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# postfix: the live-capture test runs a private instance of its own (tests/live); the system
+# one is left unconfigured, so the install asks nothing and starts no MTA
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config ca-certificates \
@@ -11,5 +14,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     libpsl-dev publicsuffix libicu-dev \
     sqlite3 python3 \
     clang libclang-rt-14-dev valgrind \
-    chromium >/dev/null
+    chromium postfix >/dev/null
 # chromium: the report --html test renders the page headless (about 25 s to install)

@@ -1,7 +1,9 @@
-"""smtp_server.py — a tiny SMTP server (stdlib sockets, one thread per client)
-for the live-capture test: greets, answers EHLO/HELO/MAIL/RCPT/DATA/RSET/NOOP/
-QUIT with fixed replies, reads DATA to the lone dot and gives each message a
-queue id Q0001, Q0002... It delivers nothing and stores nothing."""
+"""smtp_server.py — a tiny SMTP server (stdlib sockets, one thread per client), the
+FALLBACK of the live-capture test when Postfix is not installed (test_live.py uses a
+private Postfix otherwise): greets, answers EHLO/HELO/MAIL/RCPT/DATA/RSET/NOOP/QUIT
+with fixed replies (RCPT TO:<rejected@live.test> gets the same 550 5.1.1 text as
+the Postfix variant), reads DATA to the lone dot and gives each message a queue id
+Q0001, Q0002... It delivers nothing and stores nothing."""
 import socket
 import threading
 
@@ -42,6 +44,9 @@ class TinySMTP:
                 send("250 mx.live.test")
             elif verb in (b"MAIL", b"RSET", b"NOOP"):
                 send("250 2.1.0 Ok")
+            elif verb == b"RCPT" and b"<rejected@live.test>" in line:
+                send("550 5.1.1 <rejected@live.test>: Recipient address rejected: "
+                     "Mailbox unavailable (smtpsift live test)")
             elif verb == b"RCPT":
                 send("250 2.1.5 Ok")
             elif verb == b"DATA":
