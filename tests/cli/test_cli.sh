@@ -63,11 +63,12 @@ expect_eq "truncated: messages before the cut kept" 3 "$(q "$tmp/cut.db" "SELECT
 
 # --- re-ingest duplicates nothing ---
 "$bin" ingest -q -d "$tmp/re.db" "$samples/basic.pcap" "$samples/multi_txn.pcap"; expect_eq "first ingest exit" 0 $?
-before=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)||','||(SELECT count(*) FROM findings)||','||(SELECT count(*) FROM parts))")
+before=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||'|'||(SELECT count(*) FROM messages)||'|'||(SELECT count(*) FROM commands)||'|'||(SELECT count(*) FROM recipients)||'|'||(SELECT count(*) FROM headers)||'|'||(SELECT count(*) FROM findings)||'|'||(SELECT count(*) FROM parts)")
 err=$("$bin" ingest -d "$tmp/re.db" "$samples/basic.pcap" "$samples/multi_txn.pcap" 2>&1); rc=$?
 expect_eq "second ingest exit" 0 $rc
 expect_match "second ingest says skipped" "basic\.pcap: already ingested" "$err"
-after=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||','||(SELECT count(*) FROM messages)||','||(SELECT count(*) FROM commands)||','||(SELECT count(*) FROM recipients)||','||(SELECT count(*) FROM headers)||','||(SELECT count(*) FROM findings)||','||(SELECT count(*) FROM parts))")
+after=$(q "$tmp/re.db" "SELECT (SELECT count(*) FROM sessions)||'|'||(SELECT count(*) FROM messages)||'|'||(SELECT count(*) FROM commands)||'|'||(SELECT count(*) FROM recipients)||'|'||(SELECT count(*) FROM headers)||'|'||(SELECT count(*) FROM findings)||'|'||(SELECT count(*) FROM parts)")
+expect_match "re-ingest counted rows" '^2[|]4[|][0-9]+[|]5[|][0-9]+[|][0-9]+[|]4$' "$before"
 expect_eq "re-ingest row counts" "$before" "$after"
 expect_eq "re-ingest captures" 2 "$(q "$tmp/re.db" "SELECT count(*) FROM captures")"
 
@@ -139,6 +140,16 @@ expect_eq "re-run after SIGINT exit" 0 $rc
 expect_match "re-run after SIGINT redoes the file" "removed rows of an earlier unfinished ingest" "$err"
 expect_eq "re-run after SIGINT: all messages once" "10000|10000|10000|1" \
     "$(q "$tmp/int.db" "SELECT (SELECT count(*) FROM messages)||'|'||(SELECT count(DISTINCT subject) FROM messages)||'|'||(SELECT count(*) FROM sessions)||'|'||(SELECT count(*) FROM captures)")"
+
+# --- report: findings by rule with counts, then the messages to read first with evidence ---
+"$bin" ingest -q -d "$tmp/det.db" --config "$samples/detect.conf" "$samples/detect_set.pcap"
+rep=$("$bin" report -d "$tmp/det.db" -n 3); rc=$?
+expect_eq "report exit" 0 $rc
+expect_match "report header" "Findings by rule: [0-9]+ in [0-9]+ rules" "$rep"
+expect_match "report rule line" "high +2 +2  local_domain_from_outside" "$rep"
+expect_match "report first message" " 1\. score 20  message [0-9]+  session S[0-9a-f]{15}  client 203\.0\.113\.22" "$rep"
+expect_match "report evidence, bidi made visible" "attachment \"invoice<U\+202E>fdp\.exe\"" "$rep"
+expect_match "report session findings" "\[high\] auth_cleartext  session S[0-9a-f]{15}  client 203\.0\.113\.50: AUTH PLAIN credentials of alice sent without TLS" "$rep"
 
 # --- database and files are private to the owner ---
 expect_eq "db mode" 600 "$(stat -c %a "$tmp/whole.db")"
