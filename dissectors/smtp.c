@@ -72,6 +72,7 @@ enum rule {
     R_SOURCE_ROUTE, R_NESTED_MAIL, R_TOO_MANY_RECIPIENTS, R_NONSTANDARD_DATA_TERMINATOR,
     R_MESSAGE_TOO_LARGE, R_DATA_REPLY_BEFORE_TERMINATOR, R_CONTENT_BEFORE_354,
     R_DATA_WITHOUT_MAIL, R_BDAT_BAD_SIZE, R_STARTTLS_PLAINTEXT_INJECTION, R_DATA_AFTER_QUIT,
+    R_DATA_AFTER_SERVER_CLOSE,
     R_BARE_LF, R_BARE_CR, R_LINE_TOO_LONG, R_LINE_CUT, R_TOO_MANY_PENDING, R_HOLD_OVERFLOW,
     R_UNSOLICITED_421, R_CAPTURE_GAP, R_CONTENT_NEVER_ACCEPTED, R_REPLY_RESYNC,
     R_AUTH_CLEARTEXT, R_AUTH_FAILED_REPEATEDLY, R_SASL_MALFORMED, R_STARTTLS_NOT_USED,
@@ -105,6 +106,7 @@ static const struct { const char *name; enum sift_severity sev; } rules[R_COUNT]
     [R_BDAT_BAD_SIZE] = { "bdat_bad_size", SIFT_SEV_MEDIUM },
     [R_STARTTLS_PLAINTEXT_INJECTION] = { "starttls_plaintext_injection", SIFT_SEV_HIGH },
     [R_DATA_AFTER_QUIT] = { "data_after_quit", SIFT_SEV_LOW },
+    [R_DATA_AFTER_SERVER_CLOSE] = { "data_after_server_close", SIFT_SEV_LOW },
     [R_BARE_LF] = { "bare_lf", SIFT_SEV_MEDIUM },
     [R_BARE_CR] = { "bare_cr", SIFT_SEV_MEDIUM },
     [R_LINE_TOO_LONG] = { "line_too_long", SIFT_SEV_LOW },
@@ -234,6 +236,8 @@ struct sift_smtp {
     struct spec sp;                      /* candidate non-canonical end of data */
     int cr_scan;                         /* "\r.\r" detector state inside content */
     int server_closing;                  /* last reply was 221, 421 or 521 */
+    int after_close;                     /* client command seen after a closing reply */
+    struct sift_pktref after_close_pkt;
 
     struct pcmd *q;                      /* ring of pending commands */
     size_t q_cap, q_head, q_len;
@@ -1195,6 +1199,7 @@ static void spec_rollback(struct sift_smtp *s)
     s->info.n_commands = sp->ncmd0;
     s->info.n_txns = sp->ntxn0;
     s->info.quit_seen = sp->quit0;
+    s->after_close = 0;
     s->bdat_left = 0;
     /* everything after the candidate: recorded bytes, then those still held */
     struct sift_buf all = { 0 };
@@ -1558,6 +1563,12 @@ static void client_command(struct sift_smtp *s, const struct sift_line *ln,
     if (s->info.quit_seen && !s->quit_flagged) {
         s->quit_flagged = 1;
         finding(s, R_DATA_AFTER_QUIT, pkt, "client sent a command after QUIT");
+    } else if (s->server_closing && !s->info.quit_seen && !s->after_close) {
+        /* The server said it was closing (221/521 without a QUIT): nothing after it
+         * was read by the server. Reported at close, if the closing reply still
+         * stands then (a smuggling re-read may re-match it to a QUIT). */
+        s->after_close = 1;
+        s->after_close_pkt = *pk(pkt);
     }
     if (ln->full_len > RFC_CMD_LINE && !s->long_flagged[0]) {
         s->long_flagged[0] = 1;
@@ -1697,7 +1708,8 @@ static void client_command(struct sift_smtp *s, const struct sift_line *ln,
     case K_UNKNOWN: {
         char v[80];
         escape_short(ln->data, vlen < 40 ? vlen : 40, v, sizeof v);
-        finding(s, R_UNKNOWN_COMMAND, pkt, "unknown command \"%s\"", v);
+        if (vlen) finding(s, R_UNKNOWN_COMMAND, pkt, "unknown command \"%s\"", v);
+        else finding(s, R_UNKNOWN_COMMAND, pkt, "empty command line");
         break;
     }
     default:
@@ -2008,7 +2020,6 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
 {
     struct reply *r = &s->rep;
     int code = r->code;
-    s->server_closing = code == 221 || code == 421 || code == 521;
     if (code < 200 || code > 559)
         finding(s, R_REPLY_CODE_INVALID, pkt, "reply code %03d outside 200-559", code);
     if (r->mismatch)
@@ -2045,6 +2056,10 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
     }
 
     spec_check_reply(s, code);
+    /* Closing replies: 421/521 always, 221 unless it answers a QUIT (the normal end).
+     * Decided after a smuggling candidate was settled, against the real command. */
+    s->server_closing = code == 421 || code == 521 ||
+                        (code == 221 && (s->q_len == 0 || q_at(s, 0)->kind != K_QUIT));
 
     /* Mid-stream start: the greeting is missing, this reply is for a real command. */
     if (s->q_len > 1 && q_at(s, 0)->kind == K_GREETING && code != 220 && code != 421 && code != 554) {
@@ -2561,6 +2576,9 @@ void sift_smtp_close(struct sift_smtp *s, const struct sift_pktref *last)
     if ((s->state == ST_CONTENT || (s->state == ST_BDAT && s->bdat_left)) && s->content_ot &&
         s->content_ot->t)
         s->content_ot->t->truncated = 1;
+    if (s->after_close && s->server_closing)
+        finding(s, R_DATA_AFTER_SERVER_CLOSE, &s->after_close_pkt,
+                "client sent a command after the server's closing reply; the server did not read it");
     s->closed = 1;
     if (s->server_only) server_only_end(s);
     content_target(s, NULL);
