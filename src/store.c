@@ -567,67 +567,63 @@ void sift_store_ingest_end(struct sift_store *st, int64_t ingest_id, const char 
     sift_store_commit(st);
 }
 
-int64_t sift_store_capture_find(struct sift_store *st, const char *sha256)
+/* A finished capture (complete or truncated) whose column `by` ("sha256" or
+ * "fingerprint", never user input) equals value: its id, and its SHA-256 into
+ * sha_out when not NULL; 0 if none. */
+static int64_t find_finished(struct sift_store *st, const char *by, const char *value, char sha_out[65])
 {
+    char sql[160];
     sqlite3_stmt *s;
     int64_t id = 0;
-    if (sqlite3_prepare_v2(st->db,
-            "SELECT id FROM captures WHERE sha256=? AND status IN ('complete','truncated') ORDER BY id LIMIT 1",
-            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
-    bind_text(s, 1, sha256);
-    if (sqlite3_step(s) == SQLITE_ROW) id = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return id;
-}
-
-int sift_store_capture_forget(struct sift_store *st, const char *sha256)
-{
-    sqlite3_stmt *s;
-    ensure_txn(st);
-    /* Findings and messages reference captures through sessions too; the
-     * cascade from captures removes sessions, and from there the rest. */
-    if (sqlite3_prepare_v2(st->db,
-            "DELETE FROM captures WHERE sha256=? AND status NOT IN ('complete','truncated')",
-            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
-    bind_text(s, 1, sha256);
-    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "forget");
-    sqlite3_finalize(s);
-    int n = sqlite3_changes(st->db);
-    sift_store_commit(st);
-    return n;
-}
-
-int64_t sift_store_capture_find_fp(struct sift_store *st, const char *fingerprint, char sha_out[65])
-{
-    sqlite3_stmt *s;
-    int64_t id = 0;
-    sha_out[0] = '\0';
-    if (sqlite3_prepare_v2(st->db,
-            "SELECT id, sha256 FROM captures WHERE fingerprint=? AND status IN ('complete','truncated')"
-            " ORDER BY id LIMIT 1", -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
-    bind_text(s, 1, fingerprint);
+    if (sha_out) sha_out[0] = '\0';
+    snprintf(sql, sizeof sql, "SELECT id, sha256 FROM captures WHERE %s=? AND status IN"
+             " ('complete','truncated') ORDER BY id LIMIT 1", by);
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_text(s, 1, value);
     if (sqlite3_step(s) == SQLITE_ROW) {
         id = sqlite3_column_int64(s, 0);
         const unsigned char *h = sqlite3_column_text(s, 1);
-        snprintf(sha_out, 65, "%s", h ? (const char *)h : "");
+        if (sha_out) snprintf(sha_out, 65, "%s", h ? (const char *)h : "");
     }
     sqlite3_finalize(s);
     return id;
 }
 
-int sift_store_capture_forget_fp(struct sift_store *st, const char *fingerprint)
+/* Deletes unfinished captures whose column `by` equals value; the foreign keys
+ * cascade to their sessions and from there to everything else. Commits. */
+static int forget_unfinished(struct sift_store *st, const char *by, const char *value)
 {
+    char sql[160];
     sqlite3_stmt *s;
     ensure_txn(st);
-    if (sqlite3_prepare_v2(st->db,
-            "DELETE FROM captures WHERE fingerprint=? AND status NOT IN ('complete','truncated')",
-            -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
-    bind_text(s, 1, fingerprint);
+    snprintf(sql, sizeof sql, "DELETE FROM captures WHERE %s=? AND status NOT IN ('complete','truncated')", by);
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return 0; }
+    bind_text(s, 1, value);
     if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "forget");
     sqlite3_finalize(s);
     int n = sqlite3_changes(st->db);
     sift_store_commit(st);
     return n;
+}
+
+int64_t sift_store_capture_find(struct sift_store *st, const char *sha256)
+{
+    return find_finished(st, "sha256", sha256, NULL);
+}
+
+int sift_store_capture_forget(struct sift_store *st, const char *sha256)
+{
+    return forget_unfinished(st, "sha256", sha256);
+}
+
+int64_t sift_store_capture_find_fp(struct sift_store *st, const char *fingerprint, char sha_out[65])
+{
+    return find_finished(st, "fingerprint", fingerprint, sha_out);
+}
+
+int sift_store_capture_forget_fp(struct sift_store *st, const char *fingerprint)
+{
+    return forget_unfinished(st, "fingerprint", fingerprint);
 }
 
 void sift_store_capture_set_hash(struct sift_store *st, int64_t capture_id, const char *sha256,
