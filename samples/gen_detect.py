@@ -20,26 +20,8 @@ out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(
 SERVER = "192.0.2.25"          # mx.corp.example (not in the local networks of detect.conf)
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip(a):
-    return bytes(int(x) for x in a.split("."))
-
-
-def frame(src, dst, sport, dport, seq, ack, flags, payload):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
-    pseudo = ip(src) + ip(dst) + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
-    iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, ip(src), ip(dst))
-    iph = iph[:10] + struct.pack("!H", csum(iph)) + iph[12:]
-    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + iph + tcp
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pcaplib import csum, frame, ip  # noqa: E402  (shared frame builder)
 
 
 records = []

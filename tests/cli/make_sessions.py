@@ -3,32 +3,15 @@
 correct sequence numbers, one message each with a distinct sender, recipient
 and Subject), deterministically. Standard library only.
 Usage: make_sessions.py N OUT.pcap"""
+import os
 import struct
 import sys
 
 n, out = int(sys.argv[1]), sys.argv[2]
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip(a):
-    return bytes(int(x) for x in a.split("."))
-
-
-def frame(src, dst, sport, dport, seq, ack, flags, payload):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
-    pseudo = ip(src) + ip(dst) + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", csum(pseudo + tcp)) + tcp[18:]
-    iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, ip(src), ip(dst))
-    iph = iph[:10] + struct.pack("!H", csum(iph)) + iph[12:]
-    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + iph + tcp
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'samples'))
+from pcaplib import frame  # noqa: E402  (shared frame builder)
 
 
 records = []

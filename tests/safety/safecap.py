@@ -8,34 +8,15 @@ big payloads split into segments. Also a command line:
                                every third session two transactions
 """
 import base64
+import os
 import struct
 import sys
 
 SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
 
 
-def _csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def _ip(a):
-    return bytes(int(x) for x in a.split("."))
-
-
-def tcp_frame(src, dst, sport, dport, seq, ack, flags, payload):
-    """One Ethernet frame carrying an IPv4/TCP segment with valid checksums."""
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                      5 << 4, flags, 65535, 0, 0) + payload
-    pseudo = _ip(src) + _ip(dst) + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", _csum(pseudo + tcp)) + tcp[18:]
-    iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, _ip(src), _ip(dst))
-    iph = iph[:10] + struct.pack("!H", _csum(iph)) + iph[12:]
-    return b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + iph + tcp
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'samples'))
+from pcaplib import frame as tcp_frame  # noqa: E402  (shared frame builder)
 
 
 class Pcap:
