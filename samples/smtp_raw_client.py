@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Byte-exact raw-socket SMTP client for the edge-case sample captures (issue 3: BDAT/CHUNKING
-RFC 3030, SMTP smuggling terminators, content sent after a refused DATA). Stdlib only.
+RFC 3030, SMTP smuggling terminators, content sent after a refused DATA; SMTPUTF8 RFC 6531,
+8BITMIME RFC 6152, Postfix XCLIENT). Stdlib only.
 Each case is an explicit script of steps: ("send", bytes) writes exactly those bytes in one
 send() (so several commands in one step are pipelined), ("reply", n) waits for n complete replies
 (a final "NNN " line each), ("drain", secs) reads until the server is silent for secs.
@@ -68,7 +69,85 @@ REFUSED_HDR_CONTENT = (b"From: Refused Sender <refused-sender@client.example.tes
                        b"This content follows a refused DATA.\r\n"
                        b".\r\n")
 
+# (d) SMTPUTF8 (RFC 6531): UTF-8 local part with SMTPUTF8 and raw UTF-8 headers, then a UTF-8
+# address without SMTPUTF8 (what Postfix answers is the ground truth).
+UTF8_MSG = ("From: Jürgen Müller <jürgen@client.example.test>\r\n"
+            "To: <用户@example.test>\r\n"
+            "Subject: smtpsift smtputf8 grüße\r\n"
+            "Date: Mon, 06 Jan 2025 14:10:00 +0000\r\n"
+            "Message-ID: <utf8.20250106@client.example.test>\r\n"
+            "\r\n"
+            "Body with UTF-8: äöü €.\r\n").encode()
+UTF8_MSG2 = ("From: <jürgen@client.example.test>\r\n"
+             "Subject: smtpsift utf8 without smtputf8\r\n"
+             "\r\n"
+             "Second body.\r\n").encode()
+
+# (e) 8BITMIME (RFC 6152): an 8-bit body with BODY=8BITMIME, then one without the parameter.
+EIGHT_MSG = (b"From: Eight Bit <eight@client.example.test>\r\n"
+             b"To: <eight-rcpt@example.test>\r\n"
+             b"Subject: smtpsift 8bitmime sample\r\n"
+             b"Date: Mon, 06 Jan 2025 14:20:00 +0000\r\n"
+             b"Message-ID: <eightbit.20250106@client.example.test>\r\n"
+             b"MIME-Version: 1.0\r\n"
+             b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+             b"Content-Transfer-Encoding: 8bit\r\n"
+             b"\r\n"
+             b"Latin-1 body: caf\xe9 na\xefve \xfcber.\r\n")
+EIGHT_MSG2 = (b"From: Eight Bit <eight@client.example.test>\r\n"
+              b"To: <eight-rcpt@example.test>\r\n"
+              b"Subject: smtpsift 8bit without 8bitmime\r\n"
+              b"MIME-Version: 1.0\r\n"
+              b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+              b"Content-Transfer-Encoding: 8bit\r\n"
+              b"\r\n"
+              b"Undeclared 8-bit: r\xe9sum\xe9.\r\n")
+
+# (f) XCLIENT (Postfix): the client asserts another address, name and HELO; Postfix answers with
+# a new 220 greeting, the client says EHLO again and sends a message.
+XCLIENT_MSG = (b"From: XClient Sender <xclient-sender@client.example.test>\r\n"
+               b"To: <xclient-rcpt@example.test>\r\n"
+               b"Subject: smtpsift xclient sample\r\n"
+               b"Date: Mon, 06 Jan 2025 14:30:00 +0000\r\n"
+               b"Message-ID: <xclient.20250106@client.example.test>\r\n"
+               b"\r\n"
+               b"Sent after XCLIENT.\r\n")
+
 CASES = {
+    "smtputf8": [
+        ("reply", 1), ("send", HELO), ("reply", 1),
+        ("send", "MAIL FROM:<jürgen@client.example.test> SMTPUTF8\r\n".encode()), ("reply", 1),
+        ("send", "RCPT TO:<用户@example.test>\r\n".encode()), ("reply", 1),
+        ("send", b"DATA\r\n"), ("reply", 1),
+        ("send", UTF8_MSG + b".\r\n"), ("reply", 1),
+        ("send", "MAIL FROM:<jürgen@client.example.test>\r\n".encode()), ("reply", 1),
+        ("send", b"RCPT TO:<utf8-rcpt@example.test>\r\n"), ("reply", 1),
+        ("send", b"DATA\r\n"), ("reply", 1),
+        ("send", UTF8_MSG2 + b".\r\n"), ("drain", 2.0),
+        ("send", b"QUIT\r\n"), ("drain", 2.0),
+    ],
+    "eightbit": [
+        ("reply", 1), ("send", HELO), ("reply", 1),
+        ("send", b"MAIL FROM:<eight@client.example.test> BODY=8BITMIME\r\n"), ("reply", 1),
+        ("send", b"RCPT TO:<eight-rcpt@example.test>\r\n"), ("reply", 1),
+        ("send", b"DATA\r\n"), ("reply", 1),
+        ("send", EIGHT_MSG + b".\r\n"), ("reply", 1),
+        ("send", b"MAIL FROM:<eight@client.example.test>\r\n"), ("reply", 1),
+        ("send", b"RCPT TO:<eight-rcpt@example.test>\r\n"), ("reply", 1),
+        ("send", b"DATA\r\n"), ("reply", 1),
+        ("send", EIGHT_MSG2 + b".\r\n"), ("reply", 1),
+        ("send", b"QUIT\r\n"), ("reply", 1),
+    ],
+    "xclient": [
+        ("reply", 1), ("send", HELO), ("reply", 1),
+        ("send", b"XCLIENT ADDR=198.51.100.7 NAME=spoofed.example HELO=fake.example\r\n"),
+        ("reply", 1), ("send", HELO), ("reply", 1),
+        ("send", b"MAIL FROM:<xclient-sender@client.example.test>\r\n"), ("reply", 1),
+        ("send", b"RCPT TO:<xclient-rcpt@example.test>\r\n"), ("reply", 1),
+        ("send", b"DATA\r\n"), ("reply", 1),
+        ("send", XCLIENT_MSG + b".\r\n"), ("reply", 1),
+        ("send", b"QUIT\r\n"), ("reply", 1),
+    ],
     "bdat": [
         ("reply", 1), ("send", HELO), ("reply", 1),
         ("send", b"MAIL FROM:<bdat-sender@client.example.test>\r\n"), ("reply", 1),
@@ -166,7 +245,10 @@ def dump():
                       ("smuggle inner message (after DATA<CRLF>)",
                        SMUGGLE_CONTENT[SMUGGLE_CONTENT.index(b"DATA\r\n") + 6:]),
                       ("refused content (never a message)", REFUSED_CONTENT),
-                      ("refused header content (never a message)", REFUSED_HDR_CONTENT)):
+                      ("refused header content (never a message)", REFUSED_HDR_CONTENT),
+                      ("smtputf8 message 1", UTF8_MSG), ("smtputf8 message 2", UTF8_MSG2),
+                      ("eightbit message 1", EIGHT_MSG), ("eightbit message 2", EIGHT_MSG2),
+                      ("xclient message", XCLIENT_MSG)):
         print("%s: %d bytes sha256 %s" % (name, len(msg), hashlib.sha256(msg).hexdigest()))
     print("bdat chunk sizes: %d, %d, 0 LAST; message 2 chunk %d LAST"
           % (BDAT_SPLIT, len(BDAT_MSG1) - BDAT_SPLIT, len(BDAT_MSG2)))

@@ -136,6 +136,23 @@ with tempfile.TemporaryDirectory() as tmp:
           rcon.execute("SELECT args, line FROM commands WHERE verb='AUTH'").fetchall())
     rcon.close()
 
+    # SMTPUTF8, 8BITMIME and XCLIENT samples (make_ext.sh, EXPECTED.md): the findings stored
+    # for each capture (rule, packet) and the XCLIENT assertion with its 220 reply.
+    def findings(capture):
+        return con.execute(
+            "SELECT f.rule, f.packet FROM findings f JOIN captures c ON c.id = f.capture_id"
+            " WHERE c.path LIKE ? AND f.session_id IS NOT NULL ORDER BY f.packet, f.rule",
+            ("%/" + capture,)).fetchall()
+    check("smtputf8.pcap findings",
+          [("utf8_without_smtputf8", 17), ("eightbit_without_8bitmime", 23)], findings("smtputf8.pcap"))
+    check("eightbit.pcap findings", [("eightbit_without_8bitmime", 23)], findings("eightbit.pcap"))
+    check("xclient.pcap findings", [], findings("xclient.pcap"))
+    check("xclient.pcap xclient rows",
+          [("XCLIENT", "ADDR=198.51.100.7 NAME=spoofed.example HELO=fake.example", 220, 9)],
+          con.execute("SELECT x.verb, x.attributes, x.reply_code, x.packet FROM xclient x"
+                      " JOIN sessions s ON s.id = x.session_id JOIN captures c ON c.id = s.capture_id"
+                      " WHERE c.path LIKE '%/xclient.pcap' ORDER BY x.seq").fetchall())
+
 for f in failures:
     print("FAIL:", f)
 print(f"{checks - len(failures)} passed, {len(failures)} failed")
