@@ -364,7 +364,8 @@ static int expand_paths(const struct sift_ingest_opts *o, struct pathlist *out)
             if (de->d_name[0] == '.') continue;
             size_t n = strlen(p) + strlen(de->d_name) + 2;
             char *full = sift_xmalloc(n);
-            snprintf(full, n, "%s/%s", p, de->d_name);
+            size_t pl = strlen(p);
+            snprintf(full, n, "%s%s%s", p, pl && p[pl - 1] == '/' ? "" : "/", de->d_name);
             struct stat fs;
             if (stat(full, &fs) == 0 && S_ISREG(fs.st_mode) && is_capture_file(full))
                 pathlist_add(&sub, full);

@@ -95,19 +95,28 @@ mkdir "$tmp/ro"
 "$bin" ingest -q -d "$tmp/ro/a.db" "$samples/basic.pcap"
 chmod 755 "$tmp/ro"
 before=$(sha256sum < "$tmp/ro/a.db")
+# The other user may not be able to reach the checkout (its parent directory may be
+# private): give it its own copies of the binary and the capture in the test directory.
+if [ -n "${as_other[0]:-}" ] && [ "${as_other[0]}" != SKIP ]; then
+    cp "$bin" "$tmp/smtpsift-other" && chmod 755 "$tmp/smtpsift-other"
+    cp "$samples/multi_txn.pcap" "$tmp/multi_txn.pcap" && chmod 644 "$tmp/multi_txn.pcap"
+    obin="$tmp/smtpsift-other" ocap="$tmp/multi_txn.pcap"
+else
+    obin="$bin" ocap="$samples/multi_txn.pcap"
+fi
 if [ "${as_other[0]:-}" == SKIP ]; then
     echo "SKIP: read-only database (root without setpriv)"
 else
     chmod 444 "$tmp/ro/a.db"   # as root, nobody may not write it (read-only to everyone)
-    err=$("${as_other[@]}" "$bin" ingest -q -d "$tmp/ro/a.db" "$samples/multi_txn.pcap" 2>&1); rc=$?
+    err=$("${as_other[@]}" "$obin" ingest -q -d "$tmp/ro/a.db" "$ocap" 2>&1); rc=$?
     expect_eq "read-only file exit" 1 $rc
     expect_eq "read-only file message" \
         "smtpsift: $tmp/ro/a.db: the database file is read-only (no write permission); it cannot be added to" "$err"
     chmod 666 "$tmp/ro/a.db"; chmod 555 "$tmp/ro"   # the file writable, its directory not: no -wal/-shm
-    err=$("${as_other[@]}" "$bin" ingest -q -d "$tmp/ro/a.db" "$samples/multi_txn.pcap" 2>&1); rc=$?
+    err=$("${as_other[@]}" "$obin" ingest -q -d "$tmp/ro/a.db" "$ocap" 2>&1); rc=$?
     expect_eq "read-only directory exit" 1 $rc
     expect_eq "read-only directory message" "smtpsift: $tmp/ro/a.db: cannot write the database or create its -wal and -shm files (attempt to write a readonly database); check the permissions of the file and its directory" "$err"
-    err=$("${as_other[@]}" "$bin" ingest -q -d "$tmp/ro/new.db" "$samples/multi_txn.pcap" 2>&1); rc=$?
+    err=$("${as_other[@]}" "$obin" ingest -q -d "$tmp/ro/new.db" "$ocap" 2>&1); rc=$?
     expect_eq "new database in read-only directory exit" 1 $rc
     expect_eq "new database in read-only directory message" "smtpsift: $tmp/ro/new.db: cannot open database: unable to open database file (cannot create it in $tmp/ro: Permission denied)" "$err"
     chmod 755 "$tmp/ro"; chmod 600 "$tmp/ro/a.db"
@@ -170,7 +179,7 @@ if [ "${as_other[0]:-}" == SKIP ]; then
 else
     cp "$samples/multi_txn.pcap" "$tmp/secret.pcap"; chmod 000 "$tmp/secret.pcap"
     cp "$db" "$tmp/keep2.db"; chmod 666 "$tmp/keep2.db"; chmod 777 "$tmp"   # nobody writes this copy
-    err=$("${as_other[@]}" "$bin" ingest -q -d "$tmp/keep2.db" "$tmp/secret.pcap" 2>&1); rc=$?
+    err=$("${as_other[@]}" "$obin" ingest -q -d "$tmp/keep2.db" "$tmp/secret.pcap" 2>&1); rc=$?
     chmod 755 "$tmp"
     expect_eq "unreadable file exit" 1 $rc
     expect_eq "unreadable file message" "smtpsift: $tmp/secret.pcap: cannot read: Permission denied" "$err"
