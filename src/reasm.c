@@ -87,7 +87,10 @@ struct side {
 };
 
 enum cstate { C_NEW, C_LIVE, C_DONE };   /* C_DONE: ended, kept to swallow stragglers */
-enum { L_LIVE = 0, L_TOMB = 1 };
+/* LRU lists. L_NEW holds connections still C_NEW (no ACK-bearing packet yet:
+ * half-open, as in a SYN flood or a port scan), kept apart so that reaching
+ * max_flows drops them before any connection that is really talking. */
+enum { L_LIVE = 0, L_TOMB = 1, L_NEW = 2, L_N };
 
 struct conn {
     uint32_t addr[2];           /* network order; endpoint 0 = client once live */
@@ -123,7 +126,7 @@ static struct {
     struct sift_pktref cur;       /* packet being processed right now */
     struct conn **tab;
     size_t nbuckets, nconns;
-    struct conn *lhead[2], *ltail[2];
+    struct conn *lhead[L_N], *ltail[L_N];
     struct conn *opening;         /* the flow whose synthetic handshake is being fed */
     size_t held_total;
     struct sift_flow_end end;     /* for sift_reasm_flow_end during on_close */
@@ -690,12 +693,20 @@ static void conn_end(struct conn *c, enum sift_close_reason why)
 static struct conn *conn_new(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)
 {
     if (g.nconns >= g.lim.max_flows) {
-        struct conn *v = g.lhead[L_TOMB];
-        if (!v) {
-            v = g.lhead[L_LIVE];
+        /* Victim: the oldest half-open connection, else the oldest tombstone, else
+         * the least recently active live flow. With a single LRU list, max_flows
+         * SYNs of a flood during one pause of a real session (a server scanning a
+         * message) ended that session as a timeout, its next packets opened a
+         * phantom midstream flow, and so did a straggler after its close once
+         * its tombstone was reused (test_bounds.c: test_syn_flood). */
+        struct conn *v = g.lhead[L_NEW];
+        if (!v) v = g.lhead[L_TOMB];
+        if (!v) v = g.lhead[L_LIVE];
+        if (v->st != C_DONE) {
             finding_once(ONCE_FLOWS, "tcp_flow_limit", SIFT_SEV_MEDIUM,
-                         "more TCP connections at once than the reassembler tracks; the least "
-                         "recently active ones were ended early (timeout)");
+                         "more TCP connections at once than the reassembler tracks; half-open "
+                         "ones were dropped first, then the least recently active ones were "
+                         "ended early (timeout)");
             g.st.flows_evicted++;
             conn_end(v, SIFT_CLOSE_TIMEOUT);
         }
@@ -713,7 +724,7 @@ static struct conn *conn_new(uint32_t src, uint16_t sport, uint32_t dst, uint16_
     c->hnext = g.tab[b];
     g.tab[b] = c;
     g.nconns++;
-    lru_append(c, L_LIVE);
+    lru_append(c, L_NEW);
     return c;
 }
 
@@ -721,6 +732,7 @@ static void expire_idle(int64_t now)
 {
     struct conn *c;
     while ((c = g.lhead[L_TOMB]) && now - c->last_ts > TOMB_US) conn_free(c);
+    while ((c = g.lhead[L_NEW]) && now - c->last_ts > g.lim.idle_us) conn_free(c);
     while ((c = g.lhead[L_LIVE]) && now - c->last_ts > g.lim.idle_us) {
         if (c->st == C_LIVE && c->nids_open) g.st.flows_expired++;
         conn_end(c, SIFT_CLOSE_TIMEOUT);
@@ -795,6 +807,8 @@ static void go_live(struct conn *c, int from, uint32_t seq, uint32_t ack)
     cs->base = cs->nxt = cn;
     ss->base = ss->nxt = sn;
     c->st = C_LIVE;
+    lru_unlink(c);                               /* off L_NEW */
+    lru_append(c, L_LIVE);
     nids_send(c, 0, cn - 1, 0, F_SYN, NULL, 0, 1);
     nids_send(c, 1, sn - 1, cn, F_SYN | F_ACK, NULL, 0, 1);
     g.opening = c;
@@ -950,7 +964,7 @@ static void track(const uint8_t *ip, uint32_t len, int snapcut, int depth)
     c->last_ts = ts;
     c->npkts++;
     lru_unlink(c);
-    lru_append(c, L_LIVE);
+    lru_append(c, c->st == C_NEW ? L_NEW : L_LIVE);
     struct side *sd = &c->s[e];
     sd->seen = 1;
     if (snapcut) c->snapcut = 1;
@@ -1154,7 +1168,7 @@ void sift_reasm_finish(void)
     }
     nids_exit();                                /* EXITING for every open stream → EOF */
     nids_unregister_tcp((void *)tcp_callback);  /* nids_exit keeps the node: it would leak per init */
-    for (int l = 0; l < 2; l++)
+    for (int l = 0; l < L_N; l++)
         while (g.lhead[l]) {
             struct conn *c = g.lhead[l];
             if (c->handle) conn_report_close(c, SIFT_CLOSE_EOF);   /* libnids let go silently */

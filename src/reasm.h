@@ -86,7 +86,8 @@ const struct sift_flow_end *sift_reasm_flow_end(void);
 /* Bounds of the sequence tracker; a 0 field keeps its default. Takes effect
  * at the next sift_reasm_init. Reaching max_flows or hold_total is a finding. */
 struct sift_reasm_limits {
-    size_t max_flows;       /* [40000] TCP connections tracked at once (the
+    size_t max_flows;       /* [40000] TCP connections tracked at once (beyond:
+                               the oldest half-open one is dropped, else the
                                least recently active is ended: timeout) */
     size_t hold_per_flow;   /* [4 MiB] out-of-order bytes held per direction;
                                beyond: the first hole is filled at once */
