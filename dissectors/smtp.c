@@ -8,11 +8,13 @@
 #include "lineproto.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /*
  * Model (the header above in one breath, the details here):
@@ -70,7 +72,7 @@ enum rule {
     R_REPLY_TOO_LARGE, R_PIPELINING_NOT_OFFERED, R_UNKNOWN_COMMAND, R_MAIL_SYNTAX,
     R_MAIL_FROM_SPACE, R_RCPT_TO_SPACE, R_PATH_WITHOUT_BRACKETS, R_PATH_MALFORMED,
     R_SOURCE_ROUTE, R_NESTED_MAIL, R_TOO_MANY_RECIPIENTS, R_NONSTANDARD_DATA_TERMINATOR,
-    R_MESSAGE_TOO_LARGE, R_DATA_REPLY_BEFORE_TERMINATOR, R_CONTENT_BEFORE_354,
+    R_MESSAGE_TOO_LARGE, R_MESSAGE_SPOOLED, R_SPOOL_FAILED, R_DATA_REPLY_BEFORE_TERMINATOR, R_CONTENT_BEFORE_354,
     R_DATA_WITHOUT_MAIL, R_BDAT_BAD_SIZE, R_STARTTLS_PLAINTEXT_INJECTION, R_DATA_AFTER_QUIT,
     R_DATA_AFTER_SERVER_CLOSE,
     R_BARE_LF, R_BARE_CR, R_LINE_TOO_LONG, R_LINE_CUT, R_TOO_MANY_PENDING, R_HOLD_OVERFLOW,
@@ -100,6 +102,8 @@ static const struct { const char *name; enum sift_severity sev; } rules[R_COUNT]
     [R_TOO_MANY_RECIPIENTS] = { "too_many_recipients", SIFT_SEV_MEDIUM },
     [R_NONSTANDARD_DATA_TERMINATOR] = { "nonstandard_data_terminator", SIFT_SEV_HIGH },
     [R_MESSAGE_TOO_LARGE] = { "message_too_large", SIFT_SEV_MEDIUM },
+    [R_MESSAGE_SPOOLED] = { "message_spooled", SIFT_SEV_INFO },
+    [R_SPOOL_FAILED] = { "spool_failed", SIFT_SEV_HIGH },
     [R_DATA_REPLY_BEFORE_TERMINATOR] = { "data_reply_before_terminator", SIFT_SEV_HIGH },
     [R_CONTENT_BEFORE_354] = { "content_before_354", SIFT_SEV_MEDIUM },
     [R_DATA_WITHOUT_MAIL] = { "data_without_mail", SIFT_SEV_LOW },
@@ -156,6 +160,7 @@ struct otxn {
     enum reason reason;   /* why it was closed */
     int final_seen;       /* final reply to DATA/BDAT (or DATA refusal) seen */
     int rcpts_flagged, size_flagged, content_pkt_set;
+    int spool_broken;                /* its spool file failed: nothing more kept */
     int lf_dots_content;  /* the server did not end this content at a non-canonical dot line */
 };
 
@@ -201,7 +206,7 @@ enum spec_kind { SP_NONE, SP_LF, SP_CR };
 struct spec {
     enum spec_kind kind;
     struct otxn *ot;                 /* the transaction of the candidate (holds a reference) */
-    size_t content_len;              /* SP_CR: content length at the candidate */
+    uint64_t content_len;            /* SP_CR: content length at the candidate */
     char term[24];                   /* escaped terminator */
     uint8_t dotline[4];              /* SP_LF: the dot line's raw bytes ".\n" / ".\r\n" */
     size_t dotline_len;
@@ -531,6 +536,25 @@ static int has_8bit(const void *p, size_t n)
     return 0;
 }
 
+static int spool_flush(struct sift_smtp_txn *t);
+
+/* 8-bit bytes anywhere in the message (read back from its spool if need be). */
+static int content_has_8bit(const struct sift_smtp_txn *t)
+{
+    if (!t->spooled) return has_8bit(t->content.data, t->content.len);
+    enum { CHUNK = 1 << 16 };
+    uint8_t *buf = sift_xmalloc(CHUNK);
+    int found = 0;
+    for (uint64_t off = 0; off < t->spool_len && !found;) {
+        size_t n = t->spool_len - off < CHUNK ? (size_t)(t->spool_len - off) : CHUNK;
+        if (sift_pread_all(t->spool_fd, buf, n, off) != 0) break;
+        found = has_8bit(buf, n);
+        off += n;
+    }
+    free(buf);
+    return found || has_8bit(t->content.data, t->content.len);
+}
+
 /* Content checks done once the transaction ends (RFC 1870 SIZE, 6152 8BITMIME). */
 static void check_content(struct sift_smtp *s, struct otxn *ot)
 {
@@ -542,17 +566,18 @@ static void check_content(struct sift_smtp *s, struct otxn *ot)
     const char *sz = param_get(params, "SIZE", &vl);
     if (sz && !t->truncated && vl > 0 && vl < 20 && isdigit((unsigned char)*sz)) {
         uint64_t declared = strtoull(sz, NULL, 10);
-        uint64_t real = t->content.len;
+        uint64_t real = sift_smtp_content_len(t);
         uint64_t diff = declared > real ? declared - real : real - declared;
         if (declared && diff * 10 > declared)
             finding(s, R_SIZE_MISMATCH, where, "transaction %u declared SIZE=%llu, sent %llu bytes",
                     (unsigned)t->index, (unsigned long long)declared, (unsigned long long)real);
     }
-    if (s->size_limit && t->content.len > s->size_limit)
-        finding(s, R_SIZE_EXCEEDS_LIMIT, where, "transaction %u: %zu bytes over the server's SIZE %llu",
-                (unsigned)t->index, t->content.len, (unsigned long long)s->size_limit);
+    if (s->size_limit && sift_smtp_content_len(t) > s->size_limit)
+        finding(s, R_SIZE_EXCEEDS_LIMIT, where, "transaction %u: %llu bytes over the server's SIZE %llu",
+                (unsigned)t->index, (unsigned long long)sift_smtp_content_len(t),
+                (unsigned long long)s->size_limit);
     if (!param_is(params, "BODY", "8BITMIME") && !param_is(params, "BODY", "BINARYMIME") &&
-        !param_get(params, "SMTPUTF8", NULL) && has_8bit(t->content.data, t->content.len))
+        !param_get(params, "SMTPUTF8", NULL) && content_has_8bit(t))
         finding(s, R_EIGHTBIT_WITHOUT_8BITMIME, where,
                 "transaction %u: 8-bit content without BODY=8BITMIME", (unsigned)t->index);
 }
@@ -793,6 +818,14 @@ static struct otxn *txn_new(struct sift_smtp *s, const struct sift_pktref *pkt)
 static void txn_emit(struct sift_smtp *s, struct otxn *ot)
 {
     struct sift_smtp_txn *t = ot->t;
+    if (t->spooled) {   /* all of a spooled message is in its file when handed over */
+        if (spool_flush(t) != 0) {
+            t->truncated = 1;
+            finding(s, R_SPOOL_FAILED, &t->content_last_pkt, "message %u: writing its temporary file failed (%s)",
+                    (unsigned)t->index, strerror(errno));
+        }
+        sift_buf_free(&t->content);
+    }
     check_content(s, ot);
     if (ot->final_seen)
         t->disposition = (t->data_reply_code >= 200 && t->data_reply_code < 300)
@@ -855,23 +888,104 @@ static void content_target(struct sift_smtp *s, struct otxn *ot)
     if (old) txn_unref(s, old);
 }
 
-/* Append message bytes, bounded by max_message. */
+#define SPOOL_CHUNK ((size_t)1 << 20)   /* bytes gathered in memory between writes to a spool */
+
+/* Moves what is in memory to the spool file. 0 on success. */
+static int spool_flush(struct sift_smtp_txn *t)
+{
+    if (!t->spooled || !t->content.len) return 0;
+    if (sift_write_all(t->spool_fd, t->content.data, t->content.len) != 0) return -1;
+    t->spool_len += t->content.len;
+    t->content.len = 0;
+    return 0;
+}
+
+/* The message outgrew spill_above: from now on its bytes go to a temporary file. */
+static int spool_start(struct sift_smtp *s, struct otxn *ot, const struct sift_pktref *pkt)
+{
+    struct sift_smtp_txn *t = ot->t;
+    int fd = sift_tmpfile(s->lim.spool_dir);
+    if (fd < 0) return -1;
+    t->spooled = 1;
+    t->spool_fd = fd;
+    t->spool_len = 0;
+    if (spool_flush(t) != 0) return -1;
+    sift_buf_free(&t->content);   /* from here it only gathers SPOOL_CHUNK bytes at a time */
+    finding(s, R_MESSAGE_SPOOLED, pkt, "message %u passed %zu bytes: kept in a temporary file from here",
+            (unsigned)t->index, s->lim.spill_above);
+    return 0;
+}
+
+/* Append message bytes, bounded by max_message; large ones are spooled. */
 static void content_put(struct sift_smtp *s, struct otxn *ot, const uint8_t *p, size_t n,
                         const struct sift_pktref *pkt)
 {
     if (!ot || !ot->t || n == 0) return;
     struct sift_smtp_txn *t = ot->t;
-    size_t room = t->content.len < s->lim.max_message ? s->lim.max_message - t->content.len : 0;
+    uint64_t have = sift_smtp_content_len(t);
+    size_t room = have < s->lim.max_message ? (size_t)(s->lim.max_message - have) : 0;
     size_t keep = n < room ? n : room;
-    if (keep) sift_buf_append(&t->content, p, keep);
+    if (keep && ot->spool_broken) keep = 0;
+    if (keep) {
+        if (!t->spooled && t->content.len + keep > s->lim.spill_above) {
+            if (spool_start(s, ot, pkt) != 0) {
+                ot->spool_broken = 1;
+                keep = 0;
+                finding(s, R_SPOOL_FAILED, pkt, "message %u: cannot write a temporary file (%s): cut at %zu bytes",
+                        (unsigned)t->index, strerror(errno), t->content.len);
+            }
+        }
+        if (keep) sift_buf_append(&t->content, p, keep);
+        if (t->spooled && t->content.len >= SPOOL_CHUNK && spool_flush(t) != 0) {
+            ot->spool_broken = 1;
+            t->content.len = 0;   /* dropped: the file is the message so far */
+            finding(s, R_SPOOL_FAILED, pkt, "message %u: writing its temporary file failed (%s): cut at %llu bytes",
+                    (unsigned)t->index, strerror(errno), (unsigned long long)t->spool_len);
+        }
+    }
     if (keep < n) {
         t->truncated = 1;
-        if (!ot->size_flagged) {
+        if (!ot->size_flagged && !ot->spool_broken) {
             ot->size_flagged = 1;
             finding(s, R_MESSAGE_TOO_LARGE, pkt, "message %u exceeds %zu bytes kept",
                     (unsigned)t->index, s->lim.max_message);
         }
     }
+}
+
+/* Cuts the message back to len bytes (a "\r.\r" end of data confirmed by the server). */
+static void content_cut(struct sift_smtp_txn *t, uint64_t len)
+{
+    if (len >= t->spool_len) {
+        if (len - t->spool_len < t->content.len) t->content.len = (size_t)(len - t->spool_len);
+        return;
+    }
+    t->content.len = 0;
+    if (ftruncate(t->spool_fd, (off_t)len) == 0) t->spool_len = len;
+}
+
+/* The message bytes from offset from onwards (at most max of them), for a
+ * look at them: a pointer into memory, or a copy read back from the spool in
+ * *tmp (caller frees tmp->data). */
+static const uint8_t *content_tail(struct sift_smtp_txn *t, uint64_t from, size_t max, size_t *len,
+                                   struct sift_buf *tmp)
+{
+    uint64_t total = sift_smtp_content_len(t);
+    *len = 0;
+    if (from >= total) return (const uint8_t *)"";
+    size_t n = total - from < max ? (size_t)(total - from) : max;
+    if (from >= t->spool_len) {
+        *len = n;
+        return t->content.data + (from - t->spool_len);
+    }
+    uint8_t *b = sift_xmalloc(n + 1);
+    size_t in_file = t->spool_len - from < n ? (size_t)(t->spool_len - from) : n;
+    if (sift_pread_all(t->spool_fd, b, in_file, from) != 0) { free(b); return (const uint8_t *)""; }
+    if (n > in_file) memcpy(b + in_file, t->content.data, n - in_file);
+    tmp->data = b;
+    tmp->len = tmp->cap = n;
+    *len = n;
+    return b;
 }
 
 static void content_touch(struct otxn *ot, const struct sift_pktref *pkt)
@@ -1405,7 +1519,7 @@ static size_t content_bytes(struct sift_smtp *s, const uint8_t *data, size_t len
                     sp->ot = ot;
                     ot->refs++;
                     /* the cut keeps the first CR, drops the dot onwards */
-                    sp->content_len = ot->t->content.len - (end - i - j) - 1;
+                    sp->content_len = sift_smtp_content_len(ot->t) - (end - i - j) - 1;
                     snprintf(sp->term, sizeof sp->term, "\\r.\\r");
                     sp->pkt = *pk(pkt);
                     rec_from = i + j + 1;
@@ -2189,7 +2303,7 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
                  s->sp.ot == ot && t) {
             /* The server ended the data at the "\r.\r" candidate: cut there; what
              * followed it is read again as commands. */
-            t->content.len = s->sp.content_len;
+            content_cut(t, s->sp.content_len);
             free(t->terminator);
             t->terminator = sift_xstrdup(s->sp.term);
             finding(s, R_NONSTANDARD_DATA_TERMINATOR, &s->sp.pkt,
@@ -2209,8 +2323,11 @@ static void complete_reply(struct sift_smtp *s, const struct sift_pktref *pkt)
         if (ot && s->sp.ot == ot && !cr_cut) {
             if (s->sp.kind == SP_CR) {
                 /* the reply came after a later end: "\r.\r" was content */
-                spec_smuggle_check(s, t->content.data + s->sp.content_len,
-                                   t->content.len > s->sp.content_len ? t->content.len - s->sp.content_len : 0);
+                struct sift_buf tmp = { 0 };
+                size_t tl;
+                const uint8_t *tail = content_tail(t, s->sp.content_len, HOLD_MAX, &tl, &tmp);
+                spec_smuggle_check(s, tail, tl);
+                sift_buf_free(&tmp);
                 spec_clear(s);
             } else if (s->sp.kind == SP_LF && !s->sp.r1_seen) {
                 s->sp.r1_seen = 1;
@@ -2458,7 +2575,8 @@ struct sift_smtp *sift_smtp_new(const struct sift_smtp_sink *sink, const struct 
     if (!s->lim.max_line) s->lim.max_line = 1u << 20;
     if (!s->lim.max_pending) s->lim.max_pending = 1000;
     if (!s->lim.max_rcpts) s->lim.max_rcpts = 10000;
-    if (!s->lim.max_message) s->lim.max_message = 256u << 20;
+    if (!s->lim.spill_above) s->lim.spill_above = 16u << 20;
+    if (!s->lim.max_message) s->lim.max_message = s->lim.spill_above == SIZE_MAX ? 256u << 20 : (size_t)64 << 30;
     if (!s->lim.max_reply_lines) s->lim.max_reply_lines = 1000;
     for (int d = 0; d < 2; d++) sift_linebuf_init(&s->lb[d], s->lim.max_line);
     set_state(s, ST_COMMAND);
@@ -2616,6 +2734,7 @@ void sift_smtp_txn_free(struct sift_smtp_txn *t)
     }
     free(t->rcpts);
     sift_buf_free(&t->content);
+    if (t->spooled) close(t->spool_fd);
     free(t->terminator);
     free(t->data_reply_text);
     free(t->queue_id);

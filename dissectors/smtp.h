@@ -13,7 +13,11 @@ struct sift_smtp_limits {
     size_t max_line;        /* [1 MiB] command/reply line bytes kept; longer lines cut, finding */
     size_t max_pending;     /* [1000] commands awaiting a reply; beyond: oldest flushed unanswered, finding */
     size_t max_rcpts;       /* [10000] recipients kept per transaction; beyond: counted, finding */
-    size_t max_message;     /* [256 MiB] message bytes kept in memory; beyond: cut, truncated=1, finding */
+    size_t max_message;     /* [64 GiB, or 256 MiB when spill_above is SIZE_MAX] message bytes kept;
+                             * beyond: cut, truncated=1, finding */
+    size_t spill_above;     /* [16 MiB] a message growing past this many bytes moves to an unlinked
+                             * temporary file (spooled) and goes on there; SIZE_MAX: never */
+    const char *spool_dir;  /* [NULL: $TMPDIR, else /tmp] where spooled messages go */
     size_t max_reply_lines; /* [1000] lines kept in one multi-line reply */
 };
 
@@ -70,7 +74,10 @@ struct sift_smtp_txn {
     uint64_t rcpts_dropped;  /* recipients beyond max_rcpts (counted only) */
     int has_content;         /* 1 if content bytes were captured (after a 354) */
     struct sift_buf content; /* message bytes as the server received them, dot-un-stuffed,
-                                without the terminating ".\r\n" */
+                                without the terminating ".\r\n" (empty when spooled) */
+    int spooled;             /* 1: the message bytes are in spool_fd instead (finding "message_spooled") */
+    int spool_fd;            /* unlinked temporary file holding spool_len bytes; closed by txn_free */
+    uint64_t spool_len;
     int truncated;           /* content incomplete (bound hit, capture gap, or connection ended inside) */
     uint64_t missing_bytes;  /* content bytes missing from the capture (gaps inside the content) */
     char *terminator;        /* how content ended, escaped: "\\r\\n.\\r\\n", or NULL */
@@ -83,6 +90,11 @@ struct sift_smtp_txn {
     struct sift_pktref content_first_pkt, content_last_pkt;  /* zero if no content */
 };
 void sift_smtp_txn_free(struct sift_smtp_txn *t);
+/* Bytes of the message, in memory or spooled. */
+static inline uint64_t sift_smtp_content_len(const struct sift_smtp_txn *t)
+{
+    return t->spool_len + t->content.len;
+}
 
 /* What the dissector learnt about the session; read at any time, borrowed. */
 struct sift_smtp_session {

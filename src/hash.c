@@ -159,3 +159,26 @@ void sift_digests_free(struct sift_digests *d)
     EVP_MD_CTX_free(d->sha256);
     free(d);
 }
+
+enum sift_status sift_hash_fd_sha256_hex(int fd, uint64_t len, char out[65])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) abort();
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = sift_xmalloc(CHUNK);
+    enum sift_status rc = SIFT_OK;
+    for (uint64_t off = 0; off < len;) {
+        size_t n = len - off < CHUNK ? (size_t)(len - off) : CHUNK;
+        if (sift_pread_all(fd, buf, n, off) != 0) { rc = SIFT_ERR_IO; break; }
+        EVP_DigestUpdate(ctx, buf, n);
+        off += n;
+    }
+    free(buf);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    if (rc == SIFT_OK) sift_hex(md, 32, out);
+    else out[0] = '\0';
+    return rc;
+}

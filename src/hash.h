@@ -7,6 +7,9 @@
 
 /* SHA-256 of len bytes as 64 lower-case hex chars + NUL. */
 void sift_hash_sha256_hex(const void *data, size_t len, char out[65]);
+/* SHA-256 of the first len bytes of fd (read with pread, 1 MiB at a time).
+ * SIFT_OK, or SIFT_ERR_IO if they cannot all be read (out then empty). */
+enum sift_status sift_hash_fd_sha256_hex(int fd, uint64_t len, char out[65]);
 
 /* SHA-256 and size of the file at path. SIFT_ERR_IO with err filled on failure. */
 enum sift_status sift_hash_file(const char *path, char out[65], uint64_t *size,

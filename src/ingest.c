@@ -14,11 +14,13 @@
 #include "reasm.h"
 #include "progress.h"
 #include "store.h"
+#include "workq.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,9 @@ struct ingest {
     size_t n_pending, cap_pending;
     int has_extract, extract_dirfd;   /* --extract DIR: attachments written there */
     struct sift_detect *det;          /* detection context (detect.h); created on first use if NULL */
+    struct sift_workq *wq;            /* message decoding on the second core (workq.h) */
+    double mime_timeout;              /* watchdog: CPU seconds per message (+ per MB), 0 = none */
+    uint64_t mime_timeouts;
 };
 
 struct flow {
@@ -72,25 +77,67 @@ struct flow {
     int ignored;
     int auth_ok;                          /* an AUTH got 235 */
     unsigned auth_failed;                 /* AUTH attempts answered 4xx/5xx */
+    size_t jobs;                          /* its jobs in the work queue */
+};
+
+/* A message (or a connection's end) on its way through the work queue. The
+ * worker fills sha/mime/finds for a message with content; everything else
+ * (detection, the database) happens on the capture thread when the job comes
+ * back, in submission order. */
+struct mjob {
+    struct flow *fl;
+    struct sift_smtp_txn *t;              /* NULL: the connection's end */
+    int extract_dirfd;
+    /* session facts as they were when the message ended */
+    int auth_ok, tls;
+    unsigned auth_failed;
+    char *helo;
+    /* worker results */
+    char sha[65];
+    struct sift_mime_summary *mime;
+    struct finding_rec *finds;
+    size_t n_finds, cap_finds;
+    /* the connection's end */
+    enum sift_close_reason why;
+    struct sift_pktref last;
+    const char *reassembly;
+    uint64_t gap_bytes;
+    /* Given up by the watchdog, the job has two holders, the capture thread
+     * and the stuck worker (if it ever returns): the last one frees it. */
+    atomic_int holders;
 };
 
 /* ---------- findings ---------- */
 
-static void collect_finding(void *user, const char *rule, enum sift_severity sev,
-                            const char *detail, const struct sift_pktref *where)
+static void finding_push(struct finding_rec **v, size_t *n, size_t *cap, const char *rule,
+                         enum sift_severity sev, const char *detail, const struct sift_pktref *where)
 {
-    struct ingest *ing = user;
-    if (ing->n_pending == ing->cap_pending) {
-        ing->cap_pending = ing->cap_pending ? 2 * ing->cap_pending : 8;
-        ing->pending = sift_xrealloc(ing->pending, ing->cap_pending * sizeof *ing->pending);
+    if (*n >= 1000) return;   /* bound per message */
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        *v = sift_xrealloc(*v, *cap * sizeof **v);
     }
-    if (ing->n_pending >= 1000) return;   /* bound per message */
-    struct finding_rec *f = &ing->pending[ing->n_pending++];
+    struct finding_rec *f = &(*v)[(*n)++];
     f->rule = sift_xstrdup(rule);
     f->sev = sev;
     f->detail = detail ? sift_xstrdup(detail) : NULL;
     f->has_where = where != NULL;
     if (where) f->where = *where;
+}
+
+static void collect_finding(void *user, const char *rule, enum sift_severity sev,
+                            const char *detail, const struct sift_pktref *where)
+{
+    struct ingest *ing = user;
+    finding_push(&ing->pending, &ing->n_pending, &ing->cap_pending, rule, sev, detail, where);
+}
+
+/* The worker's collector: findings go with the job. */
+static void job_finding(void *user, const char *rule, enum sift_severity sev,
+                        const char *detail, const struct sift_pktref *where)
+{
+    struct mjob *j = user;
+    finding_push(&j->finds, &j->n_finds, &j->cap_finds, rule, sev, detail, where);
 }
 
 static void flush_findings(struct ingest *ing, int64_t session_id, int64_t message_id)
@@ -163,11 +210,13 @@ static struct sift_detect_session detect_facts(struct flow *fl)
 }
 
 /* Forged-sender and risk rules on one transaction; findings join the pending ones. */
-static void detect_txn(struct flow *fl, const struct sift_smtp_txn *t, const struct sift_mime_summary *mime)
+static void detect_txn(struct mjob *j, const struct sift_smtp_txn *t, const struct sift_mime_summary *mime)
 {
-    struct ingest *ing = fl->ing;
+    struct ingest *ing = j->fl->ing;
     if (!ing->det) ing->det = sift_detect_new(NULL);
-    struct sift_detect_session s = detect_facts(fl);
+    struct sift_detect_session s = { .client_ip = j->fl->fi.cli_addr, .helo = j->helo,
+                                     .auth_ok = j->auth_ok, .auth_failures = j->auth_failed,
+                                     .tls = j->tls };
     struct sift_detect_rcpt *r = sift_xcalloc(t->n_rcpts ? t->n_rcpts : 1, sizeof *r);
     for (size_t i = 0; i < t->n_rcpts; i++) {
         r[i].address = t->rcpts[i].address;
@@ -178,31 +227,196 @@ static void detect_txn(struct flow *fl, const struct sift_smtp_txn *t, const str
     free(r);
 }
 
-static void on_txn(void *user, struct sift_smtp_txn *t)
+/* Test hook: a message containing $SIFT_TEST_MIME_HANG makes the decoder spin
+ * (burning CPU) until the watchdog gives it up, as a parser stuck in a loop
+ * would. */
+static void test_hang(const struct sift_smtp_txn *t, const volatile int *abandoned)
 {
-    struct flow *fl = user;
-    struct ingest *ing = fl->ing;
-    struct sift_mime_summary *mime = NULL;
-    char sha[65] = "";
-    if (t->has_content) {
-        sift_hash_sha256_hex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len, sha);
-        struct sift_mime_opts mo = { .extract_dirfd = ing->has_extract ? ing->extract_dirfd : -1 };
-        mime = sift_mime_parse_ex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len,
-                                  &mo, collect_finding, ing);
-        sift_detect_content(mime, collect_finding, ing);
+    static const char *marker;
+    static int init;
+    if (!init) { marker = getenv("SIFT_TEST_MIME_HANG"); init = 1; }
+    if (!marker || !*marker || !t->content.data) return;
+    if (!memmem(t->content.data, t->content.len, marker, strlen(marker))) return;
+    volatile uint64_t spin = 0;
+    while (!*abandoned) spin++;
+}
+
+/* Worker: everything about one message that needs no shared state. */
+static void job_work(void *jobp, void *ctx, const volatile int *abandoned)
+{
+    (void)ctx;
+    struct mjob *j = jobp;
+    struct sift_smtp_txn *t = j->t;
+    struct sift_mime_opts mo = { .extract_dirfd = j->extract_dirfd };
+    if (t->spooled) {   /* a large message, read back from its temporary file */
+        if (sift_hash_fd_sha256_hex(t->spool_fd, t->spool_len, j->sha) != SIFT_OK)
+            job_finding(j, "spool_failed", SIFT_SEV_HIGH, "cannot read a spooled message back", NULL);
+        j->mime = sift_mime_parse_fd(t->spool_fd, t->spool_len, &mo, job_finding, j);
+    } else {
+        const uint8_t *data = t->content.data ? t->content.data : (const uint8_t *)"";
+        sift_hash_sha256_hex(data, t->content.len, j->sha);
+        test_hang(t, abandoned);
+        if (*abandoned) return;   /* the job is no longer ours to fill */
+        j->mime = sift_mime_parse_ex(data, t->content.len, &mo, job_finding, j);
+    }
+    sift_detect_content(j->mime, job_finding, j);
+}
+
+static void job_free(struct mjob *j)
+{
+    for (size_t i = 0; i < j->n_finds; i++) {
+        free(j->finds[i].rule);
+        free(j->finds[i].detail);
+    }
+    free(j->finds);
+    free(j->helo);
+    free(j);
+}
+
+static void session_end(struct flow *fl, enum sift_close_reason why, const struct sift_pktref *last,
+                        const char *reassembly, uint64_t gap_bytes);
+
+static void job_drop_now(struct mjob *j)
+{
+    sift_mime_free(j->mime);
+    sift_smtp_txn_free(j->t);
+    job_free(j);
+}
+
+/* Capture thread: a job came back; store it (in submission order). */
+static void job_finish(struct ingest *ing, struct mjob *j, enum sift_workq_status st)
+{
+    struct flow *fl = j->fl;
+    fl->jobs--;
+    if (!j->t) {
+        session_end(fl, j->why, &j->last, j->reassembly, j->gap_bytes);
+        job_free(j);
+        return;
+    }
+    struct sift_smtp_txn *t = j->t;
+    /* Given up by the watchdog: the stuck thread still owns j (it frees it,
+     * and the message, if it ever returns: job_drop). Only the message is read
+     * here, as it was handed over (that thread only reads it too); the
+     * results of the decoding are not touched. */
+    int timeout = st == SIFT_WORKQ_TIMEOUT;
+    struct finding_rec *finds = timeout ? NULL : j->finds;
+    size_t n_finds = timeout ? 0 : j->n_finds, cap_finds = timeout ? 0 : j->cap_finds;
+    struct sift_mime_summary *mime = timeout ? NULL : j->mime;
+    char sha[65];
+    memcpy(sha, j->sha, sizeof sha);
+    if (t->has_content && (timeout || st == SIFT_WORKQ_SKIPPED)) {
+        char detail[160];
+        if (timeout)
+            snprintf(detail, sizeof detail, "decoding this %llu-byte message used more than its CPU time"
+                     " limit (--mime-timeout); it is stored undecoded",
+                     (unsigned long long)sift_smtp_content_len(t));
+        else
+            snprintf(detail, sizeof detail, "message decoding was stopped after %u stuck decoders;"
+                     " this message is stored undecoded", sift_workq_abandoned_count(ing->wq));
+        finding_push(&finds, &n_finds, &cap_finds, timeout ? "mime_parse_timeout" : "mime_parse_skipped",
+                     SIFT_SEV_MEDIUM, detail, t->content_first_pkt.frame_no ? &t->content_first_pkt : NULL);
+        if (t->spooled) sift_hash_fd_sha256_hex(t->spool_fd, t->spool_len, sha);
+        else sift_hash_sha256_hex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len, sha);
+        if (timeout) ing->mime_timeouts++;
     }
     sift_store_unit_begin(ing->st);   /* a crash leaves the message with its findings, or neither */
     int64_t mid = sift_store_message(ing->st, fl->session_id, t, mime, t->has_content ? sha : NULL);
-    detect_txn(fl, t, mime);
+    for (size_t i = 0; i < n_finds; i++) {
+        struct finding_rec *f = &finds[i];
+        sift_store_finding(ing->st, 0, fl->session_id, mid, f->rule, f->sev, f->detail,
+                           f->has_where ? &f->where : NULL);
+        ing->findings++;
+    }
+    detect_txn(j, t, mime);
     flush_findings(ing, fl->session_id, mid);
     sift_store_unit_end(ing->st);
     if (t->has_content) {
         ing->messages++;
         if (mime) ing->attachments += mime->n_attachments;
     }
-    fl->n_messages++;
-    sift_mime_free(mime);
+    if (timeout) {
+        for (size_t i = 0; i < n_finds; i++) {
+            free(finds[i].rule);
+            free(finds[i].detail);
+        }
+        free(finds);
+        if (atomic_fetch_sub(&j->holders, 1) == 1) job_drop_now(j);
+        return;
+    }
+    j->finds = finds;   /* may have grown */
+    j->n_finds = n_finds;
+    j->cap_finds = cap_finds;
+    sift_mime_free(j->mime);
     sift_smtp_txn_free(t);
+    job_free(j);
+}
+
+/* A worker given up by the watchdog came back after all: the job is freed
+ * by whichever of it and the capture thread lets go last. */
+static void job_drop(void *jobp)
+{
+    struct mjob *j = jobp;
+    if (atomic_fetch_sub(&j->holders, 1) == 1) job_drop_now(j);
+}
+
+/* Takes back finished jobs: all that are ready, or with wait until none is pending. */
+static void jobs_collect(struct ingest *ing, int wait)
+{
+    if (!ing->wq) return;
+    for (;;) {
+        enum sift_workq_status st;
+        struct mjob *j = sift_workq_take(ing->wq, wait, &st);
+        if (!j) return;
+        job_finish(ing, j, st);
+    }
+}
+
+/* The work queue: one decoding thread; a message may use mime_timeout CPU
+ * seconds plus 0.2 s per MB before it is given up (0: 60 s; < 0: no limit).
+ * SIFT_THREADS=0 in the environment decodes on the capture thread. */
+static void jobs_start(struct ingest *ing, double mime_timeout)
+{
+    const char *th = getenv("SIFT_THREADS");
+    struct sift_workq_opts wo = {
+        .max_jobs = 256, .max_bytes = 12u << 20,
+        .cpu_limit_s = mime_timeout < 0 ? 0 : mime_timeout > 0 ? mime_timeout : 60,
+        .cpu_per_mb = mime_timeout < 0 ? 0 : 0.2,
+        .max_abandoned = 3,
+        .drop = job_drop,
+        .threads = th && strcmp(th, "0") == 0 ? 0 : 1,
+    };
+    ing->mime_timeout = wo.cpu_limit_s;
+    ing->wq = sift_workq_new(job_work, ing, &wo);
+}
+
+static void job_submit(struct ingest *ing, struct mjob *j, uint64_t weight, int needs_work)
+{
+    while (sift_workq_full(ing->wq)) {
+        enum sift_workq_status st;
+        struct mjob *done = sift_workq_take(ing->wq, 1, &st);
+        if (!done) break;
+        job_finish(ing, done, st);
+    }
+    j->fl->jobs++;
+    sift_workq_submit(ing->wq, j, weight, needs_work);
+}
+
+static void on_txn(void *user, struct sift_smtp_txn *t)
+{
+    struct flow *fl = user;
+    struct ingest *ing = fl->ing;
+    fl->n_messages++;
+    struct mjob *j = sift_xcalloc(1, sizeof *j);
+    atomic_init(&j->holders, 2);
+    j->fl = fl;
+    j->t = t;
+    j->extract_dirfd = ing->has_extract ? ing->extract_dirfd : -1;
+    const struct sift_smtp_session *si = sift_smtp_session_info(fl->dstate);
+    j->auth_ok = fl->auth_ok;
+    j->auth_failed = fl->auth_failed;
+    j->tls = si ? si->tls_started : 0;
+    j->helo = si && si->helo_name ? sift_xstrdup(si->helo_name) : NULL;
+    job_submit(ing, j, t->has_content ? 4096 + (uint64_t)t->content.len : 256, t->has_content);   /* a spooled one is on disk */
 }
 
 /* ---------- reassembly callbacks ---------- */
@@ -274,34 +488,59 @@ static void flow_gap(void *user, void *flowp, enum sift_dir dir, uint64_t len, c
     if (fl->d) fl->d->gap(fl->dstate, dir, len, pkt);
 }
 
-static void flow_close(void *user, void *flowp, enum sift_close_reason why, const struct sift_pktref *last)
+static void session_end(struct flow *fl, enum sift_close_reason why, const struct sift_pktref *last,
+                        const char *reassembly, uint64_t gap_bytes)
 {
-    struct ingest *ing = user;
-    struct flow *fl = flowp;
-    if (fl->d) {
-        sift_store_unit_begin(ing->st);   /* the session's last rows, its end and findings together */
-        fl->d->close(fl->dstate, last);
-        struct sift_store_session_end end = {
-            .smtp = sift_smtp_session_info(fl->dstate),
-            .reason = why,
-            .last = *last,
-            .bytes_c2s = fl->bytes[SIFT_DIR_C2S],
-            .bytes_s2c = fl->bytes[SIFT_DIR_S2C],
-            .n_messages = fl->n_messages,
-            .reassembly = sift_reasm_flow_end()->reassembly,
-        };
-        if (ing->det) {
-            struct sift_detect_session ds = detect_facts(fl);
-            sift_detect_session_end(ing->det, &ds, session_finding, fl);
-        }
-        sift_store_session_close(ing->st, fl->session_id, &end);
-        sift_store_session_gap(ing->st, fl->session_id,
-                               sift_reasm_flow_end()->gap_bytes[0] + sift_reasm_flow_end()->gap_bytes[1]);
-        sift_store_unit_end(ing->st);
-        fl->d->state_free(fl->dstate);
+    struct ingest *ing = fl->ing;
+    sift_store_unit_begin(ing->st);   /* the session's end and its findings together */
+    struct sift_store_session_end end = {
+        .smtp = sift_smtp_session_info(fl->dstate),
+        .reason = why,
+        .last = *last,
+        .bytes_c2s = fl->bytes[SIFT_DIR_C2S],
+        .bytes_s2c = fl->bytes[SIFT_DIR_S2C],
+        .n_messages = fl->n_messages,
+        .reassembly = reassembly,
+    };
+    if (ing->det) {
+        struct sift_detect_session ds = detect_facts(fl);
+        sift_detect_session_end(ing->det, &ds, session_finding, fl);
     }
+    sift_store_session_close(ing->st, fl->session_id, &end);
+    sift_store_session_gap(ing->st, fl->session_id, gap_bytes);
+    sift_store_unit_end(ing->st);
+    fl->d->state_free(fl->dstate);
     free(fl->probe);
     free(fl);
+}
+
+static void flow_close(void *user, void *flowp, enum sift_close_reason why, const struct sift_pktref *last)
+{
+    (void)user;
+    struct flow *fl = flowp;
+    if (!fl->d) {
+        free(fl->probe);
+        free(fl);
+        return;
+    }
+    /* The dissector's last rows (commands, findings) go now; its messages are
+     * queued: the session row is finished once they are stored. */
+    sift_store_unit_begin(fl->ing->st);
+    fl->d->close(fl->dstate, last);
+    sift_store_unit_end(fl->ing->st);
+    const struct sift_flow_end *fe = sift_reasm_flow_end();
+    uint64_t gap = fe->gap_bytes[0] + fe->gap_bytes[1];
+    if (!fl->jobs) {
+        session_end(fl, why, last, fe->reassembly, gap);
+        return;
+    }
+    struct mjob *j = sift_xcalloc(1, sizeof *j);
+    j->fl = fl;
+    j->why = why;
+    j->last = *last;
+    j->reassembly = fe->reassembly;
+    j->gap_bytes = gap;
+    job_submit(fl->ing, j, 64, 0);
 }
 
 /* ---------- inputs ---------- */
@@ -388,6 +627,7 @@ static void frame_cb(const struct sift_frame *f, void *user)
 {
     struct ingest *ing = user;
     sift_reasm_feed(f);
+    if (sift_workq_ready_hint(ing->wq)) jobs_collect(ing, 0);
     if (sift_store_error(ing->st)) sift_capture_break();   /* disk full...: stop reading */
     if (ing->prog) {   /* a record header (16 bytes in pcap) plus the frame */
         ing->prog_done += 16 + (uint64_t)f->caplen;
@@ -479,6 +719,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
     ing.det = sift_detect_new(o->detect);
 
     sift_mime_init();
+    jobs_start(&ing, o->mime_timeout);
     struct sift_reasm_cbs cbs = {
         .user = &ing, .on_open = flow_open, .on_data = flow_data, .on_gap = flow_gap,
         .on_close = flow_close, .on_finding = capture_finding,
@@ -487,6 +728,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
         fprintf(stderr, "smtpsift: cannot start reassembly: %s\n", err);
         sift_store_ingest_end(ing.st, ingest_id, "failed");
         sift_store_close(ing.st);
+        sift_workq_free(ing.wq);
         sift_mime_shutdown();
         free(ing.file_sha);
         sift_detect_free(ing.det);
@@ -552,6 +794,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
             snprintf(err, sizeof err, "empty file, not a capture");
             s = SIFT_ERR_FORMAT;
         }
+        jobs_collect(&ing, 1);   /* this file's messages are stored before its row is finished */
         const char *status = "complete";
         const char *cap_err = NULL;
         if (s == SIFT_ERR_INTERRUPTED) {
@@ -600,6 +843,9 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
         }
     }
     sift_reasm_finish();     /* closes every open connection: sessions and messages stored */
+    jobs_collect(&ing, 1);
+    sift_workq_free(ing.wq);
+    ing.wq = NULL;
     sift_progress_end(ing.prog);
     ing.prog = NULL;
     sift_mime_shutdown();
@@ -680,12 +926,14 @@ struct sift_ingest_stream *sift_ingest_stream_open(const char *db_path, const ch
     s->capture_id = sift_store_capture_add(s->ing.st, s->ingest_id, 0, source, s->sha[0], 0);
     sift_store_commit(s->ing.st);
     sift_mime_init();
+    jobs_start(&s->ing, 0);
     struct sift_reasm_cbs cbs = {
         .user = &s->ing, .on_open = flow_open, .on_data = flow_data, .on_gap = flow_gap,
         .on_close = flow_close, .on_finding = capture_finding,
     };
     if (sift_reasm_init(&cbs, err, errlen) != SIFT_OK || sift_store_error(s->ing.st)) {
         if (sift_store_error(s->ing.st)) snprintf(err, errlen, "%s", sift_store_error(s->ing.st));
+        sift_workq_free(s->ing.wq);
         sift_mime_shutdown();
         sift_store_close(s->ing.st);
         free(s);
@@ -698,8 +946,9 @@ struct sift_ingest_stream *sift_ingest_stream_open(const char *db_path, const ch
 
 void sift_ingest_stream_frame(const struct sift_frame *f, void *stream)
 {
-    (void)stream;
+    struct sift_ingest_stream *s = stream;
     sift_reasm_feed(f);
+    if (s && sift_workq_ready_hint(s->ing.wq)) jobs_collect(&s->ing, 0);
 }
 
 void sift_ingest_stream_finding(struct sift_ingest_stream *s, const char *rule, enum sift_severity sev,
@@ -713,6 +962,7 @@ const char *sift_ingest_stream_tick(struct sift_ingest_stream *s, int force)
 {
     double t = now_s();
     if (force || t - s->last_commit >= SIFT_INGEST_COMMIT_INTERVAL) {
+        jobs_collect(&s->ing, force);
         sift_store_commit(s->ing.st);
         s->last_commit = t;
     }
@@ -732,6 +982,9 @@ int sift_ingest_stream_close(struct sift_ingest_stream *s, const struct sift_cap
 {
     if (!s) return 0;
     sift_reasm_finish();      /* every open connection ends (EOF): sessions and messages stored */
+    jobs_collect(&s->ing, 1);
+    sift_workq_free(s->ing.wq);
+    s->ing.wq = NULL;
     sift_mime_shutdown();
     if (final) sift_ingest_stream_counts(s, final);
     sift_store_capture_finish(s->ing.st, s->capture_id, info, status, error);

@@ -17,6 +17,8 @@ struct sift_ingest_opts {
     int redact_secrets;         /* --redact-secrets: no AUTH passwords, no SASL data stored */
     const char *extract_dir;    /* --extract: write attachments there (created 0700), or NULL */
     const struct sift_detect_config *detect;   /* detection settings (detect.h), NULL = none */
+    double mime_timeout;        /* --mime-timeout: CPU seconds one message may take to decode
+                                 * (plus 0.2 s per MB); 0 = default (60), < 0 = no limit */
 };
 
 /* Runs one ingest. Returns the process exit code: 0 everything read, 1 some

@@ -52,6 +52,8 @@ static void usage(FILE *out)
         "  smtpsift extract [-d DB] DIR             attachments as DIR/<sha256>\n"
         "  smtpsift ingest --extract DIR ...        the same while ingesting\n"
         "  smtpsift ingest --redact-secrets ...     store no AUTH passwords or SASL data\n"
+        "  smtpsift ingest --mime-timeout S ...     CPU seconds a message may take to decode\n"
+        "                                           (+0.2 s/MB; default 60, 0 = no limit)\n"
         "  smtpsift ingest --local-domain D --local-net CIDR --protected-name NAME\n"
         "                  --protected-domain D --trusted-authserv ID --config FILE ...\n"
         "                                           detection settings (repeatable; README)\n"
@@ -101,6 +103,7 @@ static int cmd_ingest(int argc, char **argv, int tcpdump_style)
         { "help", no_argument, NULL, 'h' },
         { "extract", required_argument, NULL, 'X' },
         { "redact-secrets", no_argument, NULL, 'R' },
+        { "mime-timeout", required_argument, NULL, 'T' },
         /* detection settings (detect.h): codes 1000+ */
         { "local-domain", required_argument, NULL, 1000 },
         { "local-net", required_argument, NULL, 1001 },
@@ -126,6 +129,18 @@ static int cmd_ingest(int argc, char **argv, int tcpdump_style)
         case 'v': o.verbose = 1; break;
         case 'X': o.extract_dir = optarg; break;
         case 'R': o.redact_secrets = 1; break;
+        case 'T': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (end == optarg || *end || v < 0 || v > 1e6) {
+                fprintf(stderr, "smtpsift: --mime-timeout wants seconds (0 = no limit), not '%s'\n", optarg);
+                sift_detect_config_free(&dc);
+                free(paths);
+                return 2;
+            }
+            o.mime_timeout = v == 0 ? -1 : v;
+            break;
+        }
         case 1000: case 1001: case 1002: case 1003: case 1004: case 1005: {
             const char *key = "";
             for (const struct option *lo = longopts; lo->name; lo++)

@@ -1283,14 +1283,25 @@ struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
     return sift_mime_parse_ex(data, len, NULL, finding, user);
 }
 
-struct sift_mime_summary *sift_mime_parse_ex(const uint8_t *data, size_t len,
-                                             const struct sift_mime_opts *opts,
-                                             sift_finding_fn finding, void *user)
+/* Ends the borrowing of the caller's bytes (see sift_mime_parse_ex): the
+ * stream does not own the array, and the array hands the bytes back unfreed. */
+static void give_back(GMimeStream *st, GByteArray *borrowed)
+{
+    g_object_unref(st);
+    g_byte_array_steal(borrowed, NULL);
+    g_byte_array_unref(borrowed);
+}
+
+/* The parse proper, over st (data: the same bytes in memory, or NULL when
+ * they are only in the stream). */
+static struct sift_mime_summary *parse_stream(GMimeStream *st, const uint8_t *data, uint64_t len,
+                                              const struct sift_mime_opts *opts,
+                                              sift_finding_fn finding, void *user)
 {
     struct sift_mime_summary *s = sift_xcalloc(1, sizeof *s);
-    struct mime_ctx c = { .finding = finding, .user = user, .sum = s, .data = data, .len = len };
+    struct mime_ctx c = { .finding = finding, .user = user, .sum = s, .data = data, .len = data ? len : 0 };
     c.extract_dirfd = opts ? opts->extract_dirfd : -1;
-    c.msg_hash_budget = (uint64_t)len * 4 + (1u << 20);
+    c.msg_hash_budget = data ? (uint64_t)len * 4 + (1u << 20) : 0;
     static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
     c.opts = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(c.opts, fallback);
@@ -1298,15 +1309,12 @@ struct sift_mime_summary *sift_mime_parse_ex(const uint8_t *data, size_t len,
     c.quiet = g_mime_parser_options_new();
     g_mime_parser_options_set_fallback_charsets(c.quiet, fallback);
 
-    /* The mem stream copies the input, so data stays borrowed for the call only. */
-    GMimeStream *st = g_mime_stream_mem_new_with_buffer(len ? (const char *)data : "", len);
     GMimeParser *ps = g_mime_parser_new_with_stream(st);
-    g_object_unref(st);
     GMimeMessage *msg = g_mime_parser_construct_message(ps, c.opts);
     g_object_unref(ps);
     if (!msg) {
         ctx_finding(&c, "mime_parse_failed", SIFT_SEV_MEDIUM,
-                    "GMime could not parse %zu bytes as a message", len);
+                    "GMime could not parse %llu bytes as a message", (unsigned long long)len);
         g_mime_parser_options_free(c.opts);
         g_mime_parser_options_free(c.quiet);
         return s;
@@ -1331,6 +1339,34 @@ struct sift_mime_summary *sift_mime_parse_ex(const uint8_t *data, size_t len,
     g_object_unref(msg);
     g_mime_parser_options_free(c.opts);
     g_mime_parser_options_free(c.quiet);
+    return s;
+}
+
+
+struct sift_mime_summary *sift_mime_parse_ex(const uint8_t *data, size_t len,
+                                             const struct sift_mime_opts *opts,
+                                             sift_finding_fn finding, void *user)
+{
+    /* The stream reads data in place (no copy of a message that may be large):
+     * the byte array only borrows it, the stream does not own the array, and
+     * the array gives it back (g_byte_array_steal) once the summary is built,
+     * since parts decoded late read through the parser's substreams. */
+    if (!len) data = (const uint8_t *)"";
+    GByteArray *borrowed = g_byte_array_new_take((guint8 *)data, len);
+    GMimeStream *st = g_mime_stream_mem_new_with_byte_array(borrowed);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(st), FALSE);
+    struct sift_mime_summary *s = parse_stream(st, data, len, opts, finding, user);
+    give_back(st, borrowed);
+    return s;
+}
+
+struct sift_mime_summary *sift_mime_parse_fd(int fd, uint64_t len, const struct sift_mime_opts *opts,
+                                             sift_finding_fn finding, void *user)
+{
+    GMimeStream *st = g_mime_stream_fs_new_with_bounds(fd, 0, (gint64)len);
+    g_mime_stream_fs_set_owner(GMIME_STREAM_FS(st), FALSE);
+    struct sift_mime_summary *s = parse_stream(st, NULL, len, opts, finding, user);
+    g_object_unref(st);
     return s;
 }
 

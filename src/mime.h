@@ -136,6 +136,13 @@ struct sift_mime_summary *sift_mime_parse(const uint8_t *data, size_t len,
 struct sift_mime_summary *sift_mime_parse_ex(const uint8_t *data, size_t len,
                                              const struct sift_mime_opts *opts,
                                              sift_finding_fn finding, void *user);
+/* The same for a message len bytes long in a file (a spooled message): GMime
+ * reads it through the descriptor (borrowed, not closed), so memory does not
+ * grow with the message. Differences: message/rfc822 parts are not hashed
+ * (size 0, finding "mime_hash_skipped"). */
+struct sift_mime_summary *sift_mime_parse_fd(int fd, uint64_t len, const struct sift_mime_opts *opts,
+                                             sift_finding_fn finding, void *user);
+
 void sift_mime_free(struct sift_mime_summary *m);
 
 /* SHA-256 of data as 64 lower-case hex chars + NUL. */

@@ -74,6 +74,15 @@ int sift_utf8_valid(const uint8_t *s, size_t n);
  * caller frees. *out_len (may be NULL) gets the length. */
 char *sift_utf8_fix(const uint8_t *s, size_t n, size_t *out_len);
 
+/* Temporary files for bytes too large to keep in memory (a spooled message):
+ * created owner-only (0600) in dir (NULL: $TMPDIR, else /tmp) and already
+ * unlinked, so they vanish on every exit path, SIGKILL included. Returns the
+ * descriptor or -1 (errno set). */
+int sift_tmpfile(const char *dir);
+/* Whole writes and reads at an offset: 0 on success, -1 (errno) on failure or EOF. */
+int sift_write_all(int fd, const void *p, size_t n);
+int sift_pread_all(int fd, void *p, size_t n, uint64_t off);
+
 #define SIFT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

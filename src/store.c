@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -889,6 +890,65 @@ static const char *domain_of(const char *addr)
     return at && at[1] ? at + 1 : NULL;
 }
 
+/* Copies n bytes at offset off of fd into the zeroblob just inserted as row
+ * rowid of table, through SQLite's incremental blob I/O (a bounded buffer). */
+static void blob_from_fd(struct sift_store *st, const char *table, int64_t rowid, int fd, uint64_t off,
+                         uint64_t n)
+{
+    sqlite3_blob *b;
+    if (sqlite3_blob_open(st->db, "main", table, "data", rowid, 1, &b) != SQLITE_OK) {
+        set_error(st, "message_raw");
+        return;
+    }
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = sift_xmalloc(CHUNK);
+    for (uint64_t done = 0; done < n && !st->error;) {
+        size_t k = n - done < CHUNK ? (size_t)(n - done) : CHUNK;
+        if (sift_pread_all(fd, buf, k, off + done) != 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "cannot read a spooled message back: %s", strerror(errno));
+            free(st->error);
+            st->error = sift_xstrdup(msg);
+            break;
+        }
+        if (sqlite3_blob_write(b, buf, (int)k, (int)done) != SQLITE_OK) set_error(st, "message_raw");
+        done += k;
+    }
+    free(buf);
+    sqlite3_blob_close(b);
+}
+
+/* A spooled message: its bytes are read back from the file, 256 MiB per row
+ * (message_raw, then message_raw_more; schema/006). */
+static void store_spooled(struct sift_store *st, int64_t mid, const struct sift_smtp_txn *t)
+{
+    const uint64_t piece = (uint64_t)256 << 20;
+    uint64_t len = t->spool_len, first = len < piece ? len : piece;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO message_raw(message_id, data) VALUES (?, zeroblob(?))",
+                           -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return; }
+    sqlite3_bind_int64(s, 1, mid);
+    sqlite3_bind_int64(s, 2, (int64_t)first);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "message_raw");
+    sqlite3_finalize(s);
+    if (st->error) return;
+    blob_from_fd(st, "message_raw", mid, t->spool_fd, 0, first);
+    if (len <= first || st->error) return;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO message_raw_more(message_id, seq, data) VALUES (?,?,zeroblob(?))",
+                           -1, &s, NULL) != SQLITE_OK) { set_error(st, "prepare"); return; }
+    int64_t seq = 0;
+    for (uint64_t off = first; off < len && !st->error; off += piece, seq++) {
+        uint64_t n = len - off < piece ? len - off : piece;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, mid);
+        sqlite3_bind_int64(s, 2, seq);
+        sqlite3_bind_int64(s, 3, (int64_t)n);
+        if (sqlite3_step(s) != SQLITE_DONE) { set_error(st, "message_raw_more"); break; }
+        blob_from_fd(st, "message_raw_more", sqlite3_last_insert_rowid(st->db), t->spool_fd, off, n);
+    }
+    sqlite3_finalize(s);
+}
+
 static int64_t message_rows(struct sift_store *st, int64_t session_id,
                             const struct sift_smtp_txn *t, const struct sift_mime_summary *mime,
                             const char *sha256);
@@ -923,7 +983,7 @@ static int64_t message_rows(struct sift_store *st, int64_t session_id,
     bind_int_or_null(s, 9, t->data_reply_code, t->data_reply_code == 0);
     bind_text(s, 10, t->data_reply_text);
     bind_text(s, 11, t->queue_id);
-    bind_int_or_null(s, 12, (int64_t)t->content.len, !t->has_content);
+    bind_int_or_null(s, 12, (int64_t)sift_smtp_content_len(t), !t->has_content);
     bind_text(s, 13, t->has_content ? sha256 : NULL);
     bind_int(s, 14, t->truncated);
     bind_int(s, 34, (int64_t)t->missing_bytes);
@@ -952,8 +1012,16 @@ static int64_t message_rows(struct sift_store *st, int64_t session_id,
 
     if (t->has_content) {
         bind_int(st->stmt[S_RAW], 1, mid);
-        bind_blob(st->stmt[S_RAW], 2, t->content.data ? t->content.data : (const uint8_t *)"", t->content.len);
-        step(st, S_RAW);
+        if (t->spooled) {
+            store_spooled(st, mid, t);
+        } else {
+            /* Not copied (the biggest value we store): valid until the step is done,
+             * and unbound right after. */
+            sqlite3_bind_blob64(st->stmt[S_RAW], 2, t->content.data ? (const void *)t->content.data : "",
+                                t->content.len, SQLITE_STATIC);
+            step(st, S_RAW);
+            sqlite3_bind_null(st->stmt[S_RAW], 2);
+        }
     }
     for (size_t i = 0; i < t->n_rcpts; i++) {
         const struct sift_smtp_rcpt *r = &t->rcpts[i];
@@ -1169,12 +1237,49 @@ enum sift_status sift_store_search(struct sift_store *st, const char *terms, int
     return r;
 }
 
+/* A message stored in pieces (schema/006): its first piece and every
+ * message_raw_more row, in order, written to an unlinked temporary file that
+ * is mapped read-only (the page cache holds it, not the heap). */
+static int join_chunks(struct sift_store *st, int64_t mid, const void *first, size_t first_len,
+                       void **map, size_t *maplen, char *err, size_t errlen)
+{
+    int fd = sift_tmpfile(NULL);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a temporary file for message %lld: %s", (long long)mid, strerror(errno));
+        return -1;
+    }
+    int bad = sift_write_all(fd, first, first_len) != 0;
+    uint64_t total = first_len;
+    sqlite3_stmt *q;
+    if (!bad && sqlite3_prepare_v2(st->db, "SELECT data FROM message_raw_more WHERE message_id=? ORDER BY seq",
+                                   -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, mid);
+        while (!bad && sqlite3_step(q) == SQLITE_ROW) {
+            size_t n = (size_t)sqlite3_column_bytes(q, 0);
+            bad = sift_write_all(fd, sqlite3_column_blob(q, 0), n) != 0;
+            total += n;
+        }
+        sqlite3_finalize(q);
+    }
+    void *p = bad || !total ? MAP_FAILED : mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "cannot put message %lld together in a temporary file: %s", (long long)mid,
+                 strerror(errno));
+        return -1;
+    }
+    *map = p;
+    *maplen = total;
+    return 0;
+}
+
 enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn, void *user,
                                      char *err, size_t errlen)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
-            "SELECT m.id, m.sha256, m.mail_from, m.start_ts, r.data FROM messages m"
+            "SELECT m.id, m.sha256, m.mail_from, m.start_ts, r.data,"
+            " EXISTS (SELECT 1 FROM message_raw_more x WHERE x.message_id = m.id) FROM messages m"
             " JOIN message_raw r ON r.message_id = m.id ORDER BY m.id", -1, &s, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
         return SIFT_ERR_DB;
@@ -1191,9 +1296,23 @@ enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn
         m.ts = sqlite3_column_double(s, 3);
         m.data = sqlite3_column_blob(s, 4);
         m.len = (size_t)sqlite3_column_bytes(s, 4);
+        if (sqlite3_column_int(s, 5)) {   /* over 256 MiB: put together in a mapped temporary file */
+            void *map = NULL;
+            size_t maplen = 0;
+            if (join_chunks(st, m.id, m.data, m.len, &map, &maplen, err, errlen) != 0) {
+                r = SIFT_ERR_IO;
+                break;
+            }
+            m.data = map;
+            m.len = maplen;
+            int stop = fn(user, &m);
+            munmap(map, maplen);
+            if (stop) break;
+            continue;
+        }
         if (fn(user, &m) != 0) break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (r == SIFT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
         snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
         r = SIFT_ERR_DB;
     }

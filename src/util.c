@@ -1,8 +1,12 @@
 /* util.c — allocation helpers that abort on out-of-memory, the growable byte
- * buffer and small string helpers shared by all modules. No I/O, no libraries. */
+ * buffer, small string helpers shared by all modules, and the owner-only
+ * temporary files that large messages are spooled to. No libraries. */
 #include "sift.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,4 +189,49 @@ char *sift_utf8_fix(const uint8_t *s, size_t n, size_t *out_len)
     char *out = (char *)sift_buf_steal(&b, &len);
     if (out_len) *out_len = len;
     return out;
+}
+
+int sift_tmpfile(const char *dir)
+{
+    if (!dir || !*dir) dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+#endif
+    size_t n = strlen(dir) + 32;
+    char *path = sift_xmalloc(n);
+    snprintf(path, n, "%s/smtpsift-spool-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);   /* 0600 */
+    if (fd >= 0) unlink(path);
+    free(path);
+    return fd;
+}
+
+int sift_write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int sift_pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+    uint8_t *b = p;
+    while (n) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) { errno = EIO; return -1; }
+        b += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
 }

@@ -151,6 +151,22 @@ expect_match "report first message" " 1\. score 20  message [0-9]+  session S[0-
 expect_match "report evidence, bidi made visible" "attachment \"invoice<U\+202E>fdp\.exe\"" "$rep"
 expect_match "report session findings" "\[high\] auth_cleartext  session S[0-9a-f]{15}  client 203\.0\.113\.50: AUTH PLAIN credentials of alice sent without TLS" "$rep"
 
+# --- watchdog: a message whose decoding hangs is given up, stored undecoded, the run goes on ---
+# (SIFT_TEST_MIME_HANG: the decoder spins on the message containing that text, as a
+# parser stuck in a loop would; the limit is CPU time of the decoding thread)
+start=$(date +%s)
+err=$(SIFT_TEST_MIME_HANG="multi txn 2 of 3" "$bin" ingest -d "$tmp/hang.db" --mime-timeout 1 "$samples/multi_txn.pcap" 2>&1); rc=$?
+el=$(( $(date +%s) - start ))
+expect_eq "watchdog: exit 0" 0 $rc
+if [ "$el" -lt 30 ]; then ok; else fail "watchdog: run took $el s"; fi
+expect_eq "watchdog: finding on the stuck message" "mime_parse_timeout|txn2-sender@client.example.test" \
+    "$(q "$tmp/hang.db" "SELECT f.rule||'|'||m.mail_from FROM findings f JOIN messages m ON m.id=f.message_id WHERE f.rule LIKE 'mime_parse_%'")"
+expect_eq "watchdog: stuck message kept whole and hashed, not decoded" "28af0a933988834d052ec73073ddddda99483fa80fab89173464ea824220b459|0|1|" \
+    "$(q "$tmp/hang.db" "SELECT m.sha256||'|'||(SELECT count(*) FROM parts p WHERE p.message_id=m.id)||'|'||(SELECT count(*) FROM message_raw r WHERE r.message_id=m.id AND length(r.data)=m.size)||'|'||coalesce(m.subject,'') FROM messages m WHERE m.mail_from='txn2-sender@client.example.test'")"
+expect_eq "watchdog: the other messages decoded" "smtpsift multi txn 1 of 3|smtpsift multi txn 3 of 3" \
+    "$(q "$tmp/hang.db" "SELECT group_concat(subject,'|') FROM (SELECT subject FROM messages WHERE subject IS NOT NULL ORDER BY id)")"
+expect_eq "--mime-timeout bad value" 2 "$("$bin" ingest -d "$tmp/x.db" --mime-timeout abc "$samples/basic.pcap" >/dev/null 2>&1; echo $?)"
+
 # --- database and files are private to the owner ---
 expect_eq "db mode" 600 "$(stat -c %a "$tmp/whole.db")"
 

@@ -40,6 +40,12 @@ static void on_txn(void *user, struct sift_smtp_txn *t)
         touch(t->rcpts[i].reply_text);
     }
     for (size_t i = 0; i < t->content.len; i++) sink_bytes += t->content.data[i];
+    if (t->spooled) {   /* read a spooled message back */
+        uint8_t back[512];
+        size_t n = t->spool_len < sizeof back ? (size_t)t->spool_len : sizeof back;
+        if (sift_pread_all(t->spool_fd, back, n, 0) == 0)
+            for (size_t i = 0; i < n; i++) sink_bytes += back[i];
+    }
     touch(t->terminator);
     touch(t->data_reply_text);
     touch(t->queue_id);
@@ -58,7 +64,9 @@ static void on_finding(void *user, const char *rule, enum sift_severity sev,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    static const struct sift_smtp_limits tiny = { 64, 4, 3, 256, 3 };
+    static const struct sift_smtp_limits tiny = { .max_line = 64, .max_pending = 4, .max_rcpts = 3,
+                                                  .max_message = 256, .max_reply_lines = 3,
+                                                  .spill_above = 100 };   /* spooled past 100 bytes */
     struct sift_smtp_sink sink = { .on_command = on_command, .on_txn = on_txn, .on_finding = on_finding };
     struct sift_smtp *s = sift_smtp_new(&sink, (data[0] & 1) ? &tiny : NULL);
     struct sift_pktref pkt = { 0, 0, 0 };

@@ -33,6 +33,8 @@ struct result {
     struct sift_smtp_txn **kept;    /* transactions, when a test wants to inspect them */
     size_t n_kept;
     int keep;
+    int spill;                      /* fixtures run again with every message spooled */
+    uint64_t n_spooled;
     uint64_t n_cmds;
     struct sift_smtp_cmd last_cmd;  /* pkt fields only are valid after the callback */
     struct sift_pktref cmd_pkts[64], reply_pkts[64];
@@ -115,7 +117,14 @@ static void on_txn(void *user, struct sift_smtp_txn *t)
     sift_buf_append(b, " term ", 6);
     put_cstr(b, t->terminator);
     put(b, " truncated %d", t->truncated);
-    if (t->has_content) {
+    if (t->has_content && t->spooled) {   /* read back from the temporary file */
+        assert_int_equal(t->content.len, 0);
+        char *back = malloc(t->spool_len + 1);
+        assert_int_equal(sift_pread_all(t->spool_fd, back, t->spool_len, 0), 0);
+        sift_buf_append(b, " content ", 9);
+        put_str(b, back, t->spool_len);
+        free(back);
+    } else if (t->has_content) {
         sift_buf_append(b, " content ", 9);
         put_str(b, t->content.data ? (const char *)t->content.data : "", t->content.len);
     } else {
@@ -160,6 +169,7 @@ static void on_finding(void *user, const char *rule, enum sift_severity sev, con
     (void)sev;
     (void)where;
     assert_non_null(detail);
+    if (r->spill && !strcmp(rule, "message_spooled")) { r->n_spooled++; return; }
     put(&r->finds, "finding %s\n", rule);
 }
 
@@ -305,14 +315,22 @@ static void fixture_free(struct fixture *f)
     sift_buf_free(&f->expect);
 }
 
-enum mode { WHOLE, BY_LINE, BY_BYTE };
+enum mode { WHOLE, BY_LINE, BY_BYTE, SPILL_WHOLE, SPILL_BYTE };
 
-/* Feed a fixture in one mode; returns the dump (caller frees). */
-static char *feed_fixture(const struct fixture *f, enum mode m)
+/* Feed a fixture in one mode; returns the dump (caller frees). The SPILL
+ * modes spool every message past 5 bytes to a temporary file: the dump must
+ * not change (the message_spooled findings are counted, not dumped). */
+static char *feed_fixture(const struct fixture *f, enum mode m, uint64_t *spooled)
 {
     struct result r;
     memset(&r, 0, sizeof r);
-    struct sift_smtp *s = new_session(&r, &f->lim);
+    struct sift_smtp_limits lim = f->lim;
+    if (m == SPILL_WHOLE || m == SPILL_BYTE) {
+        lim.spill_above = 5;
+        r.spill = 1;
+        m = m == SPILL_WHOLE ? WHOLE : BY_BYTE;
+    }
+    struct sift_smtp *s = new_session(&r, &lim);
     struct sift_pktref pkt = { 0, 0, 0 };
     for (size_t i = 0; i < f->n;) {
         /* WHOLE: a run of consecutive items of one direction is one chunk */
@@ -335,6 +353,7 @@ static char *feed_fixture(const struct fixture *f, enum mode m)
     pkt.frame_no = 999999;
     sift_smtp_close(s, &pkt);
     char *d = dump(&r, s);
+    if (spooled) *spooled = r.n_spooled;
     sift_smtp_free(s);
     result_free(&r);
     return d;
@@ -352,15 +371,31 @@ static void run_fixture(const char *name)
     snprintf(path, sizeof path, "%s/smtp/%s.txt", SIFT_FIXTURES, name);
     struct fixture f;
     fixture_load(path, &f);
-    static const char *mode_name[] = { "whole", "by line", "by byte" };
+    static const char *mode_name[] = { "whole", "by line", "by byte", "spooled, whole", "spooled, by byte" };
     int bad = 0;
-    for (int m = WHOLE; m <= BY_BYTE; m++) {
-        char *got = feed_fixture(&f, (enum mode)m);
+    uint64_t spooled[5] = { 0 };
+    for (int m = WHOLE; m <= SPILL_BYTE; m++) {
+        char *got = feed_fixture(&f, (enum mode)m, &spooled[m]);
         if (strcmp(got, (const char *)f.expect.data) != 0) {
             show_diff(name, mode_name[m], (const char *)f.expect.data, got);
             bad = 1;
         }
         free(got);
+    }
+    /* every message with more than 5 content bytes went through the spool (one
+     * cut back to fewer bytes by a "\r.\r" end of data may have been spooled too) */
+    const char *e = (const char *)f.expect.data;
+    uint64_t big = 0;
+    for (const char *p = strstr(e, " content \""); p; p = strstr(p + 1, " content \"")) {
+        size_t n = 0;
+        for (const char *q = p + 10; *q && *q != '"'; q++) { n++; if (*q == '\\') { q++; if (*q == 'x') q += 2; } }
+        if (n > 5) big++;
+    }
+    if (spooled[SPILL_WHOLE] < big || spooled[SPILL_BYTE] < big || spooled[SPILL_WHOLE] != spooled[SPILL_BYTE]) {
+        fprintf(stderr, "%s: %llu messages over 5 bytes, spooled %llu (whole) %llu (by byte)\n", name,
+                (unsigned long long)big, (unsigned long long)spooled[SPILL_WHOLE],
+                (unsigned long long)spooled[SPILL_BYTE]);
+        bad = 1;
     }
     fixture_free(&f);
     if (bad) fail_msg("fixture %s differs", name);
@@ -689,7 +724,7 @@ static void test_random_splits(void **state)
     snprintf(path, sizeof path, "%s/smtp/pipelined.txt", SIFT_FIXTURES);
     struct fixture f;
     fixture_load(path, &f);
-    char *want = feed_fixture(&f, WHOLE);
+    char *want = feed_fixture(&f, WHOLE, NULL);
     uint32_t seed = 12345;
     for (int round = 0; round < 200; round++) {
         struct result r;
