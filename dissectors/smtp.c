@@ -1441,18 +1441,25 @@ static int content_terminated(struct sift_smtp *s, int cr, const struct sift_pkt
  * of the second CR, or SIZE_MAX. */
 static size_t cr_dot_scan(struct sift_smtp *s, const uint8_t *p, size_t n)
 {
-    for (size_t j = 0; j < n; j++) {
-        uint8_t c = p[j];
-        switch (s->cr_scan) {
-        case 1: s->cr_scan = c == '.' ? 2 : c == '\r' ? 1 : 0; break;
-        case 2:
-            if (c == '\r') { s->cr_scan = 0; return j; }
-            s->cr_scan = 0;
-            break;
-        default: s->cr_scan = c == '\r' ? 1 : 0; break;
+    size_t j = 0;
+    for (;;) {
+        /* the state machine runs only from a CR on: the bytes between are skipped with memchr */
+        while (j < n && s->cr_scan) {
+            uint8_t c = p[j];
+            if (s->cr_scan == 1) {
+                s->cr_scan = c == '.' ? 2 : c == '\r' ? 1 : 0;
+            } else {
+                s->cr_scan = 0;
+                if (c == '\r') return j;
+            }
+            j++;
         }
+        if (j >= n) return SIZE_MAX;
+        const uint8_t *cr = memchr(p + j, '\r', n - j);
+        if (!cr) return SIZE_MAX;
+        j = (size_t)(cr - p) + 1;
+        s->cr_scan = 1;
     }
-    return SIZE_MAX;
 }
 
 /* Un-stuff content bytes (streaming, any split); returns bytes consumed, which is
@@ -2575,7 +2582,7 @@ struct sift_smtp *sift_smtp_new(const struct sift_smtp_sink *sink, const struct 
     if (!s->lim.max_line) s->lim.max_line = 1u << 20;
     if (!s->lim.max_pending) s->lim.max_pending = 1000;
     if (!s->lim.max_rcpts) s->lim.max_rcpts = 10000;
-    if (!s->lim.spill_above) s->lim.spill_above = 16u << 20;
+    if (!s->lim.spill_above) s->lim.spill_above = 2u << 20;
     if (!s->lim.max_message) s->lim.max_message = s->lim.spill_above == SIZE_MAX ? 256u << 20 : (size_t)64 << 30;
     if (!s->lim.max_reply_lines) s->lim.max_reply_lines = 1000;
     for (int d = 0; d < 2; d++) sift_linebuf_init(&s->lb[d], s->lim.max_line);

@@ -15,7 +15,7 @@ struct sift_smtp_limits {
     size_t max_rcpts;       /* [10000] recipients kept per transaction; beyond: counted, finding */
     size_t max_message;     /* [64 GiB, or 256 MiB when spill_above is SIZE_MAX] message bytes kept;
                              * beyond: cut, truncated=1, finding */
-    size_t spill_above;     /* [16 MiB] a message growing past this many bytes moves to an unlinked
+    size_t spill_above;     /* [2 MiB] a message growing past this many bytes moves to an unlinked
                              * temporary file (spooled) and goes on there; SIZE_MAX: never */
     const char *spool_dir;  /* [NULL: $TMPDIR, else /tmp] where spooled messages go */
     size_t max_reply_lines; /* [1000] lines kept in one multi-line reply */

@@ -9,8 +9,11 @@
 
 /* MIME type libmagic gives for the n bytes (borrowed), e.g. "application/pdf",
  * written to out (NUL-terminated, cut to outlen). Returns 0, or -1 if libmagic
- * is unavailable (out = ""). The database is loaded on first use; not thread-safe. */
+ * is unavailable (out = ""). The database is loaded on first use; thread-safe (one
+ * call at a time goes into libmagic). */
 int sift_filetype_mime(const uint8_t *p, size_t n, char *out, size_t outlen);
+/* The same; use_fast = 0 always asks libmagic (tests compare the two). */
+int sift_filetype_mime_ex(const uint8_t *p, size_t n, char *out, size_t outlen, int use_fast);
 
 /* Releases libmagic (optional, at exit). */
 void sift_filetype_close(void);

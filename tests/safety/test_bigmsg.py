@@ -12,7 +12,7 @@ What is checked, against values computed here independently (hashlib):
   - export --eml writes <sha256>.eml with the same SHA-256;
   - nothing is left in TMPDIR;
   - peak RSS of the ingest is within 64 MiB of the peak RSS of ingesting the
-    same kind of message of 24 MiB (just past the 16 MiB spool threshold)
+    same kind of message of 24 MiB (past the 2 MiB spool threshold too)
     (not under sanitizers, whose allocator keeps freed memory on purpose).
 
 usage: test_bigmsg.py SMTPSIFT [SIZE_MIB] [--sanitized]

@@ -152,8 +152,10 @@ static void on_txn_parse(void *user, struct sift_smtp_txn *t)
 {
     struct outcome *o = user;
     o->count[0]++;
-    o->count[1] = t->content.len;
-    struct sift_mime_summary *m = sift_mime_parse(t->content.data, t->content.len, on_finding, o);
+    o->count[1] = sift_smtp_content_len(t);
+    o->count[2] = t->spooled;   /* past 2 MiB: in a temporary file, parsed from there */
+    struct sift_mime_summary *m = t->spooled ? sift_mime_parse_fd(t->spool_fd, t->spool_len, NULL, on_finding, o)
+                                             : sift_mime_parse(t->content.data, t->content.len, on_finding, o);
     fill_summary(o, m);
     sift_mime_free(m);
     sift_smtp_txn_free(t);
@@ -190,6 +192,8 @@ static void test_header_line_10mb(void **state)
     assert_int_equal(o.count[0], 1);                        /* one transaction */
     assert_int_equal(o.count[1], 11 + 9 + BIG_LINE + 2 + 9 + 2 + 6);
     assert_true(has(&o, "line_too_long"));                  /* RFC 5321 4.5.3.1.6, from smtp.c */
+    assert_int_equal(o.count[2], 1);                        /* spooled (over 2 MiB) */
+    assert_true(has(&o, "message_spooled"));
     assert_int_equal(o.parsed, 1);
     assert_int_equal(o.subject_len, BIG_LINE);
     assert_int_equal(o.n_headers, 3);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "detect_content.h"
+#include "filetype.h"
 #include "hdrparse.h"
 #include "html.h"
 #include "mime.h"
@@ -450,10 +451,47 @@ static void test_hdrparse_edges(void **state)
 static int setup(void **state) { (void)state; sift_mime_init(); return 0; }
 static int teardown(void **state) { (void)state; sift_mime_shutdown(); return 0; }
 
+/* The signatures filetype.c answers without libmagic get exactly libmagic's
+ * answer, whatever follows them (random tails of random lengths, and bytes
+ * that look like other formats). */
+static void test_filetype_fast_path_is_libmagic(void **state)
+{
+    (void)state;
+    static const struct { const char *sig; size_t len; const char *want; } sigs[] = {
+        { "%PDF-", 5, "application/pdf" }, { "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", 15, "application/pdf" },
+        { "\xff\xd8\xff", 3, "image/jpeg" }, { "\xff\xd8\xff\xe0\0\x10JFIF\0", 11, "image/jpeg" },
+        { "\xff\xd8\xff\xe1\0\x10" "Exif\0", 11, "image/jpeg" },
+        { "GIF87a", 6, "image/gif" }, { "GIF89a\x10\0\x10\0", 10, "image/gif" },
+        { "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16, "image/png" },
+        { "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0", 29, "image/png" },
+    };
+    static const char *tails[] = { "", "PK\3\4", "MZ\x90\0", "<html>", "%!PS-Adobe", "\x1f\x8b\x08" };
+    unsigned seed = 99;
+    uint8_t buf[5000];
+    for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) {
+        for (int trial = 0; trial < 40; trial++) {
+            size_t n = sigs[k].len;
+            memcpy(buf, sigs[k].sig, n);
+            const char *t = tails[trial % 6];
+            memcpy(buf + n, t, strlen(t));
+            n += strlen(t);
+            size_t extra = trial < 6 ? 0 : (size_t)(rand_r(&seed) % (sizeof buf - n));
+            for (size_t j = 0; j < extra; j++) buf[n + j] = (uint8_t)rand_r(&seed);
+            n += extra;
+            char fast[128], slow[128];
+            assert_int_equal(sift_filetype_mime_ex(buf, n, fast, sizeof fast, 1), 0);
+            assert_int_equal(sift_filetype_mime_ex(buf, n, slow, sizeof slow, 0), 0);
+            if (strcmp(fast, slow) != 0 || (n >= 64 && strcmp(fast, sigs[k].want) != 0))
+                fail_msg("signature %zu, trial %d, %zu bytes: fast %s, libmagic %s", k, trial, n, fast, slow);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace),
+        cmocka_unit_test(test_filetype_fast_path_is_libmagic),
         cmocka_unit_test(test_urls_html),
         cmocka_unit_test(test_html_bounds),
         cmocka_unit_test(test_attachments),

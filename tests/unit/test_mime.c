@@ -12,6 +12,9 @@
 #include <cmocka.h>
 
 #include "mime.h"
+#include "hash.h"
+
+#include <glib.h>
 
 /* ---- helpers ---- */
 
@@ -590,10 +593,75 @@ static void test_sha256_hex(void **state)
 static int setup(void **state) { (void)state; sift_mime_init(); return 0; }
 static int teardown(void **state) { (void)state; sift_mime_shutdown(); return 0; }
 
+/* base64 bodies decode to exactly what GLib's g_base64_decode_step gives over
+ * the whole body (mime.c has a fast path for clean quads that must not change
+ * a byte): clean 76-character lines, padding in the middle, junk characters,
+ * CR/LF inside quads, lines whose length is not a multiple of 4, bodies long
+ * enough to span several 64 KiB reads. */
+static void test_base64_fast_path_same_as_glib(void **state)
+{
+    (void)state;
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned seed = 12345;
+    for (int round = 0; round < 60; round++) {
+        size_t n = round < 20 ? 100 + (size_t)round * 37 : 1000 + (size_t)(rand_r(&seed) % 300000);
+        int kind = round % 5;
+        char *body = malloc(n + 1);
+        size_t col = 0;
+        for (size_t i = 0; i < n; i++) {
+            int r = rand_r(&seed) % 1000;
+            char ch = alpha[rand_r(&seed) % 64];
+            if (kind == 0) {                                   /* clean 76-character lines */
+                if (col == 76) { ch = '\r'; } else if (col == 77) { ch = '\n'; col = (size_t)-1; }
+            } else if (kind == 1) {                            /* lines of 61 characters */
+                if (col == 61) { ch = '\r'; } else if (col == 62) { ch = '\n'; col = (size_t)-1; }
+            } else if (kind == 2) {                            /* inner padding now and then */
+                if (r < 8) ch = '=';
+                else if (col == 76) { ch = '\r'; } else if (col == 77) { ch = '\n'; col = (size_t)-1; }
+            } else if (kind == 3) {                            /* junk and bare LFs anywhere */
+                if (r < 10) ch = (char)(1 + rand_r(&seed) % 255);
+                else if (r < 20) ch = '\n';
+            } else {                                           /* everything mixed */
+                if (r < 5) ch = '=';
+                else if (r < 10) ch = ' ';
+                else if (r < 30) ch = '\n';
+                else if (r < 35) ch = '\r';
+            }
+            if (ch == '\0') ch = '!';
+            body[i] = ch;
+            col++;
+        }
+        body[n] = '\0';
+        /* expected: GLib over the whole body at once */
+        guchar *dec = malloc(n + 16);
+        gint st = 0;
+        guint sv = 0;
+        gsize m = g_base64_decode_step(body, n, dec, &st, &sv);
+        char want[65];
+        sift_hash_sha256_hex(dec, m, want);
+        const char *hdr = "Subject: b64\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+                          "Content-Transfer-Encoding: base64\r\n\r\n";
+        size_t hl = strlen(hdr);
+        uint8_t *msg = malloc(hl + n);
+        memcpy(msg, hdr, hl);
+        memcpy(msg + hl, body, n);
+        struct sift_mime_summary *sum = sift_mime_parse(msg, hl + n, NULL, NULL);
+        assert_int_equal(sum->n_parts, 1);
+        if (strcmp(sum->parts[0].sha256, want) != 0 || sum->parts[0].size != m)
+            fail_msg("round %d (kind %d, %zu bytes): decoded %llu bytes %s, GLib %zu bytes %s", round, kind, n,
+                     (unsigned long long)sum->parts[0].size, sum->parts[0].sha256, (size_t)m, want);
+        sift_mime_free(sum);
+        free(msg);
+        free(dec);
+        free(body);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_base64_fast_path_same_as_glib),
         cmocka_unit_test(test_rfc2047),
         cmocka_unit_test(test_gmime133),
         cmocka_unit_test(test_addresses),
