@@ -717,6 +717,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
         return 1;
     }
     sift_store_set_redact(ing.st, o->redact_secrets);
+    sift_store_bulk(ing.st, 1);
     ing.n_files = files.n;
     ing.file_sha = sift_xcalloc(files.n ? files.n : 1, sizeof *ing.file_sha);
     uint64_t total_size = 0, done_size = 0;
@@ -868,6 +869,8 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
     }
     sift_store_commit(ing.st);
     sift_store_ingest_end(ing.st, ingest_id, interrupted ? "interrupted" : dberr ? "failed" : "complete");
+    sift_store_commit(ing.st);
+    sift_store_bulk(ing.st, 0);
     sift_store_close(ing.st);
 
     double el = now_s() - t0;

@@ -153,6 +153,15 @@ enum sift_status sift_store_commit(struct sift_store *st)
     return SIFT_OK;
 }
 
+void sift_store_bulk(struct sift_store *st, int on)
+{
+    if (st->in_txn || st->error) return;
+    /* journal_mode answers with the mode in force; a refusal (another
+     * connection in WAL) is not an error: the run just keeps the WAL. */
+    sqlite3_exec(st->db, on ? "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL"
+                            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+}
+
 /* A batch is full: commit it, unless a unit is open. Fault injection for
  * tests/safety/test_crash.py: SIFT_TEST_KILL_AFTER_COMMIT=N kills the process
  * with SIGKILL right after the Nth batch commit, the moment a crash would

@@ -30,6 +30,14 @@ const char *sift_store_error(const struct sift_store *st);
 
 /* Commit the open batch (if any). Returns SIFT_OK or SIFT_ERR_DB. */
 enum sift_status sift_store_commit(struct sift_store *st);
+/* Bulk mode for a file ingest (on = 1, at the start; on = 0 after the last
+ * commit): a rollback journal (journal_mode=DELETE, synchronous=FULL) instead
+ * of the WAL, so the pages a run appends (most of them: message bytes) are
+ * written once instead of twice (WAL, then checkpoint). Crash-safe the same
+ * way; readers wait while a batch is written. Off: back to WAL. Does nothing
+ * if another connection keeps the database in WAL, or for ":memory:". Call
+ * outside a transaction (sift_store_commit first). */
+void sift_store_bulk(struct sift_store *st, int on);
 
 /* Rows written between unit_begin and unit_end reach the database in one
  * transaction: a batch commit that falls due inside waits for the end (units
