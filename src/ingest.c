@@ -61,6 +61,7 @@ struct ingest {
     size_t n_pending, cap_pending;
     int has_extract, extract_dirfd;   /* --extract DIR: attachments written there */
     struct sift_detect *det;          /* detection context (detect.h); created on first use if NULL */
+    int in_finish;                    /* storing a job that came back (findings go straight in) */
     struct sift_workq *wq;            /* message decoding on the second core (workq.h) */
     double mime_timeout;              /* watchdog: CPU seconds per message (+ per MB), 0 = none */
     uint64_t mime_timeouts;
@@ -86,8 +87,9 @@ struct flow {
  * (detection, the database) happens on the capture thread when the job comes
  * back, in submission order. */
 struct mjob {
-    struct flow *fl;
-    struct sift_smtp_txn *t;              /* NULL: the connection's end */
+    enum { J_TXN, J_CLOSE, J_FINDING } kind;
+    struct flow *fl;                      /* NULL only for a capture finding */
+    struct sift_smtp_txn *t;              /* J_TXN */
     int extract_dirfd;
     /* session facts as they were when the message ended */
     int auth_ok, tls;
@@ -154,12 +156,31 @@ static void flush_findings(struct ingest *ing, int64_t session_id, int64_t messa
     ing->n_pending = 0;
 }
 
+static void job_submit(struct ingest *ing, struct mjob *j, uint64_t weight, int needs_work);
+
+/* A finding about a session (fl) or the capture (fl NULL). While messages
+ * are being decoded it waits in the queue behind them, so rows (and ids)
+ * come out in the same order whatever the threads' timing. */
+static void side_finding(struct ingest *ing, struct flow *fl, const char *rule, enum sift_severity sev,
+                         const char *detail, const struct sift_pktref *where)
+{
+    if (!ing->in_finish && ing->wq && sift_workq_pending(ing->wq)) {
+        struct mjob *j = sift_xcalloc(1, sizeof *j);
+        j->kind = J_FINDING;
+        j->fl = fl;
+        finding_push(&j->finds, &j->n_finds, &j->cap_finds, rule, sev, detail, where);
+        job_submit(ing, j, 64, 0);
+        return;
+    }
+    sift_store_finding(ing->st, 0, fl ? fl->session_id : 0, 0, rule, sev, detail, where);
+    ing->findings++;
+}
+
 static void session_finding(void *user, const char *rule, enum sift_severity sev,
                             const char *detail, const struct sift_pktref *where)
 {
     struct flow *fl = user;
-    sift_store_finding(fl->ing->st, 0, fl->session_id, 0, rule, sev, detail, where);
-    fl->ing->findings++;
+    side_finding(fl->ing, fl, rule, sev, detail, where);
 }
 
 static void note_finding(void *user, const char *rule, enum sift_severity sev,
@@ -173,9 +194,7 @@ static void note_finding(void *user, const char *rule, enum sift_severity sev,
 static void capture_finding(void *user, const char *rule, enum sift_severity sev,
                             const char *detail, const struct sift_pktref *where)
 {
-    struct ingest *ing = user;
-    sift_store_finding(ing->st, 0, 0, 0, rule, sev, detail, where);
-    ing->findings++;
+    side_finding(user, NULL, rule, sev, detail, where);
 }
 
 /* ---------- dissector sink ---------- */
@@ -233,9 +252,7 @@ static void detect_txn(struct mjob *j, const struct sift_smtp_txn *t, const stru
  * would. */
 static void test_hang(const struct sift_smtp_txn *t, const volatile int *abandoned)
 {
-    static const char *marker;
-    static int init;
-    if (!init) { marker = getenv("SIFT_TEST_MIME_HANG"); init = 1; }
+    const char *marker = getenv("SIFT_TEST_MIME_HANG");
     if (!marker || !*marker || !t->content.data) return;
     if (!memmem(t->content.data, t->content.len, marker, strlen(marker))) return;
     volatile uint64_t spin = 0;
@@ -285,11 +302,28 @@ static void job_drop_now(struct mjob *j)
 }
 
 /* Capture thread: a job came back; store it (in submission order). */
+static void job_store(struct ingest *ing, struct mjob *j, enum sift_workq_status st);
+
 static void job_finish(struct ingest *ing, struct mjob *j, enum sift_workq_status st)
 {
+    ing->in_finish = 1;
+    job_store(ing, j, st);
+    ing->in_finish = 0;
+}
+
+static void job_store(struct ingest *ing, struct mjob *j, enum sift_workq_status st)
+{
     struct flow *fl = j->fl;
-    fl->jobs--;
-    if (!j->t) {
+    if (fl) fl->jobs--;
+    if (j->kind == J_FINDING) {
+        const struct finding_rec *f = &j->finds[0];
+        sift_store_finding(ing->st, 0, fl ? fl->session_id : 0, 0, f->rule, f->sev, f->detail,
+                           f->has_where ? &f->where : NULL);
+        ing->findings++;
+        job_free(j);
+        return;
+    }
+    if (j->kind == J_CLOSE) {
         session_end(fl, j->why, &j->last, j->reassembly, j->gap_bytes);
         job_free(j);
         return;
@@ -381,19 +415,25 @@ static void memory_policy(void)
     mallopt(M_MMAP_THRESHOLD, 2 << 20);
 }
 
-/* The work queue: one decoding thread; a message may use mime_timeout CPU
- * seconds plus 0.2 s per MB before it is given up (0: 60 s; < 0: no limit).
- * SIFT_THREADS=0 in the environment decodes on the capture thread. */
+/* The work queue: decoding threads, one per CPU (at most 4; SIFT_THREADS=N
+ * in the environment sets N, 0 decodes on the capture thread). A message may
+ * use mime_timeout CPU seconds plus 0.2 s per MB before it is given up
+ * (0: 60 s; < 0: no limit). */
 static void jobs_start(struct ingest *ing, double mime_timeout)
 {
     const char *th = getenv("SIFT_THREADS");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (n > 4) n = 4;
+    if (th && *th) n = strtol(th, NULL, 10);
+    if (n < 0) n = 0;
     struct sift_workq_opts wo = {
         .max_jobs = 256, .max_bytes = 12u << 20,
         .cpu_limit_s = mime_timeout < 0 ? 0 : mime_timeout > 0 ? mime_timeout : 60,
         .cpu_per_mb = mime_timeout < 0 ? 0 : 0.2,
         .max_abandoned = 3,
         .drop = job_drop,
-        .threads = th && strcmp(th, "0") == 0 ? 0 : 1,
+        .threads = (int)n,
     };
     ing->mime_timeout = wo.cpu_limit_s;
     ing->wq = sift_workq_new(job_work, ing, &wo);
@@ -407,7 +447,7 @@ static void job_submit(struct ingest *ing, struct mjob *j, uint64_t weight, int 
         if (!done) break;
         job_finish(ing, done, st);
     }
-    j->fl->jobs++;
+    if (j->fl) j->fl->jobs++;
     sift_workq_submit(ing->wq, j, weight, needs_work);
 }
 
@@ -540,11 +580,12 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
     sift_store_unit_end(fl->ing->st);
     const struct sift_flow_end *fe = sift_reasm_flow_end();
     uint64_t gap = fe->gap_bytes[0] + fe->gap_bytes[1];
-    if (!fl->jobs) {
+    if (!sift_workq_pending(fl->ing->wq)) {   /* else its end waits behind what is queued */
         session_end(fl, why, last, fe->reassembly, gap);
         return;
     }
     struct mjob *j = sift_xcalloc(1, sizeof *j);
+    j->kind = J_CLOSE;
     j->fl = fl;
     j->why = why;
     j->last = *last;

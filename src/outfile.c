@@ -4,6 +4,7 @@
 #include "outfile.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +26,12 @@ int sift_outdir_open(const char *dir, char *err, size_t errlen)
 
 int sift_outfile_begin(struct sift_outfile *f, int dirfd)
 {
-    static unsigned long counter;
+    static atomic_ulong counter;   /* several decoding threads may extract at once */
     memset(f, 0, sizeof *f);
     f->dirfd = dirfd;
     f->fd = -1;
     for (int tries = 0; tries < 100; tries++) {
-        snprintf(f->tmp, sizeof f->tmp, ".smtpsift-%ld-%lu-%lx.tmp", (long)getpid(), ++counter,
+        snprintf(f->tmp, sizeof f->tmp, ".smtpsift-%ld-%lu-%lx.tmp", (long)getpid(), atomic_fetch_add(&counter, 1) + 1,
                  (unsigned long)time(NULL));
         f->fd = openat(dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (f->fd >= 0 || errno != EEXIST) break;

@@ -1,8 +1,8 @@
-/* workq.c — see workq.h. One mutex guards the ring; the worker runs a job
- * with the mutex released. Jobs finish in submission order because there is
- * one worker at a time. A worker given up by the watchdog keeps a reference
- * on the queue (the queue is freed by whoever lets go last) and never touches
- * the ring again. */
+/* workq.c — see workq.h. One mutex guards the ring; workers run jobs with
+ * the mutex released, taking them in submission order; the owner takes them
+ * back in that order (a finished job waits for the ones before it). A worker
+ * given up by the watchdog keeps a reference on the queue (the queue is freed
+ * by whoever lets go last) and never touches the ring again. */
 #include "workq.h"
 
 #include "sift.h"
@@ -46,7 +46,8 @@ struct sift_workq {
     size_t cap;
     uint64_t seq_head, seq_tail, seq_next;   /* oldest not taken, next free, next to run */
     uint64_t bytes;
-    struct worker *w;                        /* NULL: inline or no more work */
+    struct worker *ws[SIFT_WORKQ_MAX_THREADS];   /* live workers (NULL slots: none) */
+    int nw;                                  /* live workers */
     unsigned n_abandoned;
     int stop, no_more_work, inline_mode;
     atomic_int done_hint;                    /* jobs finished and not taken */
@@ -75,7 +76,7 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&q->cv_work, &q->mu);
             continue;
         }
-        uint64_t s = q->seq_next++;
+        uint64_t s = q->seq_next++;   /* jobs are handed out in order; they may finish out of it */
         struct slot *sl = &q->ring[s % q->cap];
         sl->state = S_RUNNING;
         w->busy = 1;
@@ -113,7 +114,7 @@ static void *worker_main(void *arg)
 static struct worker *worker_start(struct sift_workq *q)
 {
     struct worker *w = sift_xcalloc(1, sizeof *w);
-    w->q = q;
+    w->q = q;   /* the caller puts it in q->ws */
     atomic_init(&w->abandoned, 0);
     atomic_fetch_add(&q->refs, 1);
     /* signals (SIGINT...) stay with the capture thread */
@@ -148,8 +149,12 @@ struct sift_workq *sift_workq_new(sift_workq_fn fn, void *ctx, const struct sift
     pthread_cond_init(&q->cv_done, NULL);
     atomic_init(&q->refs, 1);
     atomic_init(&q->done_hint, 0);
-    if (q->o.threads > 0) q->w = worker_start(q);
-    q->inline_mode = q->w == NULL;
+    int want = q->o.threads < SIFT_WORKQ_MAX_THREADS ? q->o.threads : SIFT_WORKQ_MAX_THREADS;
+    for (int i = 0; i < want; i++) {
+        struct worker *w = worker_start(q);
+        if (w) q->ws[q->nw++] = w;
+    }
+    q->inline_mode = q->nw == 0;
     return q;
 }
 
@@ -210,27 +215,35 @@ static double ts_diff(const struct timespec *a, const struct timespec *b)
     return (double)(a->tv_sec - b->tv_sec) + (a->tv_nsec - b->tv_nsec) / 1e9;
 }
 
-/* Under q->mu: gives up the worker if its job at seq ran past its limit. */
+/* Under q->mu: gives up the worker running the job at seq if it ran past its limit. */
 static int watchdog(struct sift_workq *q, uint64_t seq)
 {
-    struct worker *w = q->w;
-    if (!w || !w->busy || w->cur_seq != seq || !w->has_cid || q->o.cpu_limit_s <= 0) return 0;
+    if (q->o.cpu_limit_s <= 0) return 0;
+    int k = -1;
+    for (int i = 0; i < q->nw; i++)
+        if (q->ws[i]->busy && q->ws[i]->cur_seq == seq) k = i;
+    if (k < 0) return 0;
+    struct worker *w = q->ws[k];
     struct timespec now;
-    if (clock_gettime(w->cid, &now) != 0) return 0;
+    if (!w->has_cid || clock_gettime(w->cid, &now) != 0) return 0;
     struct slot *sl = &q->ring[seq % q->cap];
     double limit = q->o.cpu_limit_s + q->o.cpu_per_mb * ((double)sl->weight / 1e6);
     if (ts_diff(&now, &w->cpu0) < limit) return 0;
-    /* Give it up: the job is lost to that thread; a new worker takes the rest. */
+    /* Give it up: the job is lost to that thread; a new worker takes its place. */
     w->abandoned_flag = 1;
     atomic_store(&w->abandoned, 1);
     pthread_detach(w->th);
-    q->w = NULL;
+    q->ws[k] = q->ws[--q->nw];
+    q->ws[q->nw] = NULL;
     q->n_abandoned++;
     sl->state = S_DONE;
     sl->st = SIFT_WORKQ_TIMEOUT;
     atomic_fetch_add(&q->done_hint, 1);
-    if (q->n_abandoned < q->o.max_abandoned) q->w = worker_start(q);
-    if (!q->w) {   /* no more work: what is queued comes back skipped */
+    if (q->n_abandoned < q->o.max_abandoned) {
+        struct worker *nw = worker_start(q);
+        if (nw) q->ws[q->nw++] = nw;
+    }
+    if (!q->nw) {   /* no more work: what is queued comes back skipped */
         q->no_more_work = 1;
         for (uint64_t s = seq + 1; s < q->seq_tail; s++) {
             struct slot *o = &q->ring[s % q->cap];
@@ -240,8 +253,6 @@ static int watchdog(struct sift_workq *q, uint64_t seq)
                 atomic_fetch_add(&q->done_hint, 1);
             }
         }
-    } else {
-        q->seq_next = seq + 1;
     }
     return 1;
 }
@@ -286,14 +297,16 @@ void sift_workq_free(struct sift_workq *q)
     if (!q) return;
     pthread_mutex_lock(&q->mu);
     q->stop = 1;
-    struct worker *w = q->w;
-    q->w = NULL;
+    struct worker *ws[SIFT_WORKQ_MAX_THREADS];
+    int nw = q->nw;
+    memcpy(ws, q->ws, sizeof ws);
+    q->nw = 0;
     pthread_cond_broadcast(&q->cv_work);
     pthread_mutex_unlock(&q->mu);
-    if (w) {
-        pthread_join(w->th, NULL);
+    for (int i = 0; i < nw; i++) {
+        pthread_join(ws[i]->th, NULL);
         atomic_fetch_sub(&q->refs, 1);   /* its reference */
-        free(w);
+        free(ws[i]);
     }
     q_release(q);
 }

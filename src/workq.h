@@ -1,5 +1,6 @@
-/* workq.h — one worker thread running a job function over a FIFO of jobs;
- * the owner takes finished jobs back in the order it submitted them.
+/* workq.h — worker threads running a job function over a FIFO of jobs; the
+ * owner takes finished jobs back in the order it submitted them (jobs start
+ * in that order and may finish out of it).
  *
  * The capture thread (libpcap, libnids, the dissector, SQLite) submits each
  * finished message; the worker decodes and hashes it on the second core; the
@@ -35,8 +36,11 @@ struct sift_workq_opts {
     double cpu_per_mb;        /* added per 10^6 bytes of weight */
     unsigned max_abandoned;   /* [2] */
     void (*drop)(void *job);  /* a given-up worker that returns after all frees its job with this */
-    int threads;              /* 1 (default when opts is NULL) or 0: run inline */
+    int threads;              /* worker threads (1 when opts is NULL, at most
+                                 SIFT_WORKQ_MAX_THREADS); 0: run inline */
 };
+
+#define SIFT_WORKQ_MAX_THREADS 16
 
 struct sift_workq;
 
