@@ -1041,7 +1041,7 @@ static void track(const uint8_t *ip, uint32_t len, int snapcut, int depth)
         else if (sd->fin_seen && seq_lt(sd->fin_seq, s + n)) n = sd->fin_seq - s;
         int32_t rel = (int32_t)(s - sd->nxt);
         if (n && rel < 0) {                                           /* starts with old bytes */
-            uint32_t old = (uint32_t)-rel;
+            uint32_t old = sd->nxt - s;                               /* = -rel, without overflow */
             check_old(c, e, s, p, old < n ? old : n);
             if (old >= n) n = 0;
             else { s += old; p += old; n -= old; }
