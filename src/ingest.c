@@ -105,6 +105,7 @@ struct mjob {
     struct sift_pktref last;
     const char *reassembly;
     uint64_t gap_bytes;
+    uint64_t segments[2], tiny_segments[2];
     /* Given up by the watchdog, the job has two holders, the capture thread
      * and the stuck worker (if it ever returns): the last one frees it. */
     atomic_int holders;
@@ -291,8 +292,12 @@ static void job_free(struct mjob *j)
     free(j);
 }
 
+struct flow_end_facts {   /* what reasm said at the close, kept until the session row is finished */
+    const char *reassembly;
+    uint64_t gap_bytes, segments[2], tiny_segments[2];
+};
 static void session_end(struct flow *fl, enum sift_close_reason why, const struct sift_pktref *last,
-                        const char *reassembly, uint64_t gap_bytes);
+                        const struct flow_end_facts *ef);
 
 static void job_drop_now(struct mjob *j)
 {
@@ -324,7 +329,9 @@ static void job_store(struct ingest *ing, struct mjob *j, enum sift_workq_status
         return;
     }
     if (j->kind == J_CLOSE) {
-        session_end(fl, j->why, &j->last, j->reassembly, j->gap_bytes);
+        struct flow_end_facts ef = { j->reassembly, j->gap_bytes, { j->segments[0], j->segments[1] },
+                                     { j->tiny_segments[0], j->tiny_segments[1] } };
+        session_end(fl, j->why, &j->last, &ef);
         job_free(j);
         return;
     }
@@ -538,9 +545,26 @@ static void flow_gap(void *user, void *flowp, enum sift_dir dir, uint64_t len, c
     if (fl->d) fl->d->gap(fl->dstate, dir, len, pkt);
 }
 
-static void session_end(struct flow *fl, enum sift_close_reason why, const struct sift_pktref *last,
-                        const char *reassembly, uint64_t gap_bytes)
+/* Evasion by tiny segments (a payload cut into pieces of a few bytes, which
+ * defeats matchers that look at one packet at a time): a direction with at
+ * least 1000 data segments of which 90 % carry 1 to 8 bytes. */
+static void tiny_segments_check(struct flow *fl, const struct flow_end_facts *ef, const struct sift_pktref *last)
 {
+    for (int d = 0; d < 2; d++) {
+        uint64_t n = ef->segments[d], t = ef->tiny_segments[d];
+        if (n < 1000 || t * 10 < n * 9) continue;
+        char detail[200];
+        snprintf(detail, sizeof detail, "%s sent %llu of its %llu data segments with 1 to 8 bytes",
+                 d == SIFT_DIR_C2S ? "the client" : "the server", (unsigned long long)t, (unsigned long long)n);
+        session_finding(fl, "tcp_tiny_segments", SIFT_SEV_LOW, detail, last);
+    }
+}
+
+static void session_end(struct flow *fl, enum sift_close_reason why, const struct sift_pktref *last,
+                        const struct flow_end_facts *ef)
+{
+    const char *reassembly = ef->reassembly;
+    uint64_t gap_bytes = ef->gap_bytes;
     struct ingest *ing = fl->ing;
     sift_store_unit_begin(ing->st);   /* the session's end and its findings together */
     struct sift_store_session_end end = {
@@ -556,6 +580,7 @@ static void session_end(struct flow *fl, enum sift_close_reason why, const struc
         struct sift_detect_session ds = detect_facts(fl);
         sift_detect_session_end(ing->det, &ds, session_finding, fl);
     }
+    tiny_segments_check(fl, ef, last);
     sift_store_session_close(ing->st, fl->session_id, &end);
     sift_store_session_gap(ing->st, fl->session_id, gap_bytes);
     sift_store_unit_end(ing->st);
@@ -581,7 +606,9 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
     const struct sift_flow_end *fe = sift_reasm_flow_end();
     uint64_t gap = fe->gap_bytes[0] + fe->gap_bytes[1];
     if (!sift_workq_pending(fl->ing->wq)) {   /* else its end waits behind what is queued */
-        session_end(fl, why, last, fe->reassembly, gap);
+        struct flow_end_facts ef = { fe->reassembly, gap, { fe->segments[0], fe->segments[1] },
+                                     { fe->tiny_segments[0], fe->tiny_segments[1] } };
+        session_end(fl, why, last, &ef);
         return;
     }
     struct mjob *j = sift_xcalloc(1, sizeof *j);
@@ -591,6 +618,10 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
     j->last = *last;
     j->reassembly = fe->reassembly;
     j->gap_bytes = gap;
+    for (int d = 0; d < 2; d++) {
+        j->segments[d] = fe->segments[d];
+        j->tiny_segments[d] = fe->tiny_segments[d];
+    }
     job_submit(fl->ing, j, 64, 0);
 }
 

@@ -572,6 +572,24 @@ static void decode_leaf(GMimePart *part, SiftSink *sink)
     g_free(out);
 }
 
+/* RFC 2183 2.7: Content-Disposition may carry the size in octets. A size that
+ * disagrees with the decoded one (an archive "claiming" gigabytes, a part cut
+ * short) is reported; nothing is ever sized from it. */
+static void check_declared_size(struct mime_ctx *c, GMimeObject *obj, const struct sift_mime_part *p)
+{
+    const char *v = g_mime_object_get_content_disposition_parameter(obj, "size");
+    if (!v) return;
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strspn(v, "0123456789");
+    if (!n || n > 19 || v[n]) return;
+    uint64_t declared = strtoull(v, NULL, 10);
+    if (declared == p->size) return;
+    ctx_finding(c, "mime_size_mismatch", SIFT_SEV_LOW,
+                "part %s%s%s declares size=%llu, decodes to %llu bytes", p->path,
+                p->filename ? " " : "", p->filename ? p->filename : "",
+                (unsigned long long)declared, (unsigned long long)p->size);
+}
+
 static struct sift_mime_part *add_part(struct mime_ctx *c)
 {
     struct sift_mime_summary *s = c->sum;
@@ -992,6 +1010,7 @@ static void record_part(struct mime_ctx *c, GMimeObject *obj, const char *gpath,
         p->size = sink->n;
         sink_digest(sink, p);
         extract_end(c, p, sink->out);
+        check_declared_size(c, obj, p);
         if (is_text) {
             int unknown = 0, cut = sink->text_cut;
             p->text = to_utf8(text.len ? (const char *)text.data : "", text.len, p->charset, &unknown);

@@ -82,6 +82,7 @@ struct side {
     size_t gq_head, gq_len, gq_cap;
     uint64_t gap_bytes;
     uint32_t gaps;
+    uint64_t segs, tiny;        /* data segments captured, of which 1-8 bytes */
     uint8_t *tail;              /* last bytes fed (TAIL_KEEP), for overlap checks */
     size_t tail_len;
 };
@@ -281,6 +282,8 @@ static void fill_flow_end(const struct conn *c)
         const struct side *sd = &c->s[d];
         fe->gap_bytes[d] = sd->gap_bytes;
         fe->gaps[d] = sd->gaps;
+        fe->segments[d] = sd->segs;
+        fe->tiny_segments[d] = sd->tiny;
         if (!sd->seen && sd->acked_valid && seq_lt(sd->base, sd->acked))
             fe->gap_bytes[d] += sd->acked - sd->base;
         total += fe->gap_bytes[d];
@@ -1034,6 +1037,8 @@ static void track(const uint8_t *ip, uint32_t len, int snapcut, int depth)
         sd->fin_arrival = g.arrivals;
     }
     if (plen) {
+        sd->segs++;
+        if (plen <= 8) sd->tiny++;
         uint32_t n = plen;
         const uint8_t *p = pay;
         uint32_t s = seq;

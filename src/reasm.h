@@ -34,6 +34,8 @@ struct sift_flow_end {
      * 1 for the side's unseen FIN). Indexed by enum sift_dir. */
     uint64_t gap_bytes[2];
     uint32_t gaps[2];                 /* holes (on_gap calls) per direction */
+    uint64_t segments[2];             /* captured segments carrying data, per direction */
+    uint64_t tiny_segments[2];        /* of those, with 1 to 8 bytes (evasion by tiny segments) */
 };
 
 struct sift_flow_info {

@@ -163,6 +163,32 @@ expect_eq "threads: all transactions (samples 92 + 10,000) in both" "10092|10092
     "$(q "$tmp/th0.db" "SELECT count(*) FROM messages")|$(q "$tmp/th3.db" "SELECT count(*) FROM messages")"
 expect_eq "threads: every table identical (0 vs 3 decoding threads)" "$(dump_all "$tmp/th0.db")" "$(dump_all "$tmp/th3.db")"
 
+# --- a message sent one byte per segment, with an attachment that claims a huge size ---
+python3 - "$here/../safety" "$tmp/tiny.pcap" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from safecap import Pcap
+body = b"".join(b"line %04d of a message cut into one-byte segments\r\n" % i for i in range(30))
+msg = (b"From: <a@b.test>\r\nSubject: tiny segments\r\nMIME-Version: 1.0\r\n"
+       b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n" + body +
+       b"--B\r\nContent-Type: application/gzip\r\n"
+       b"Content-Disposition: attachment; filename=\"big.gz\"; size=999999999999\r\n"
+       b"Content-Transfer-Encoding: base64\r\n\r\nH4sIAAAAAAAAA8tIzcnJBwCGphA2BQAAAA==\r\n--B--\r\n")
+conv = [(1, b"220 mx ESMTP\r\n"), (0, b"EHLO c\r\n"), (1, b"250 mx\r\n"), (0, b"MAIL FROM:<a@b.test>\r\n"),
+        (1, b"250 ok\r\n"), (0, b"RCPT TO:<c@d.test>\r\n"), (1, b"250 ok\r\n"), (0, b"DATA\r\n"),
+        (1, b"354 go\r\n"), (0, msg + b".\r\n"), (1, b"250 queued\r\n"), (0, b"QUIT\r\n"), (1, b"221 bye\r\n")]
+p = Pcap()
+p.smtp_session("10.9.0.1", "10.9.0.2", 40000, conv, mss=1)
+p.write(sys.argv[2])
+PY
+"$bin" ingest -q -d "$tmp/tiny.db" "$tmp/tiny.pcap"
+expect_eq "one-byte segments: the message whole" "tiny segments|accepted|2" \
+    "$(q "$tmp/tiny.db" "SELECT subject||'|'||disposition||'|'||n_parts FROM messages")"
+expect_eq "one-byte segments: finding for the client only" "tcp_tiny_segments|low|the client sent 1924 of its 1924 data segments with 1 to 8 bytes" \
+    "$(q "$tmp/tiny.db" "SELECT rule||'|'||severity||'|'||detail FROM findings WHERE rule='tcp_tiny_segments'")"
+expect_eq "size claim: finding, real size kept" "mime_size_mismatch|part 2 big.gz declares size=999999999999; decodes to 25 bytes|25" \
+    "$(q "$tmp/tiny.db" "SELECT replace(f.rule||'|'||f.detail, ',', ';')||'|'||(SELECT size FROM parts WHERE filename='big.gz') FROM findings f WHERE f.rule='mime_size_mismatch'")"
+
 # --- watchdog: a message whose decoding hangs is given up, stored undecoded, the run goes on ---
 # (SIFT_TEST_MIME_HANG: the decoder spins on the message containing that text, as a
 # parser stuck in a loop would; the limit is CPU time of the decoding thread)

@@ -936,7 +936,9 @@ static void test_compressed_claim(void **state)
     assert_int_equal(o.parsed, 1);
     assert_int_equal(o.n_parts, 3);
     assert_int_equal(o.subject_len, 2);                      /* n_attachments */
-    assert_int_equal(o.n_findings, 0);                       /* well-formed MIME */
+    assert_int_equal(o.n_findings, 2);                       /* the two size= claims, nothing else */
+    assert_int_equal(o.n_rules, 1);
+    assert_string_equal(o.rules[0], "mime_size_mismatch");
     assert_string_equal(o.str[0], "text/plain|-|-");
     assert_string_equal(o.str[1], "application/gzip|application/gzip|claimed.gz");
     assert_string_equal(o.str[2], "application/zip|application/zip|claimed.zip");
