@@ -79,7 +79,7 @@ enum rule {
     R_UNSOLICITED_421, R_CAPTURE_GAP, R_CONTENT_NEVER_ACCEPTED, R_REPLY_RESYNC,
     R_AUTH_CLEARTEXT, R_AUTH_FAILED_REPEATEDLY, R_SASL_MALFORMED, R_STARTTLS_NOT_USED,
     R_STARTTLS_REFUSED, R_UTF8_WITHOUT_SMTPUTF8, R_SIZE_MISMATCH, R_SIZE_EXCEEDS_LIMIT,
-    R_EIGHTBIT_WITHOUT_8BITMIME, R_BINARYMIME_WITH_DATA, R_STARTTLS_FAILED,
+    R_EIGHTBIT_WITHOUT_8BITMIME, R_BINARYMIME_WITH_DATA, R_STARTTLS_FAILED, R_IMPLICIT_TLS, R_IMPLICIT_TLS_FAILED,
     R_CLIENT_SIDE_MISSING, R_SMUGGLING_ATTEMPT, R_DATA_WITHOUT_RECIPIENTS,
     R_COUNT
 };
@@ -132,6 +132,8 @@ static const struct { const char *name; enum sift_severity sev; } rules[R_COUNT]
     [R_EIGHTBIT_WITHOUT_8BITMIME] = { "eightbit_without_8bitmime", SIFT_SEV_LOW },
     [R_BINARYMIME_WITH_DATA] = { "binarymime_with_data", SIFT_SEV_LOW },
     [R_STARTTLS_FAILED] = { "starttls_failed", SIFT_SEV_MEDIUM },
+    [R_IMPLICIT_TLS] = { "implicit_tls", SIFT_SEV_INFO },
+    [R_IMPLICIT_TLS_FAILED] = { "implicit_tls_failed", SIFT_SEV_LOW },
     [R_CLIENT_SIDE_MISSING] = { "client_side_missing", SIFT_SEV_LOW },
     [R_SMUGGLING_ATTEMPT] = { "smuggling_attempt", SIFT_SEV_HIGH },
     [R_DATA_WITHOUT_RECIPIENTS] = { "data_without_recipients", SIFT_SEV_LOW },
@@ -2506,6 +2508,16 @@ static void server_bytes(struct sift_smtp *s, const uint8_t *data, size_t len,
                 s->info.tls_started = 0;
                 char ev[80];
                 escape_short(data, len < 24 ? len : 24, ev, sizeof ev);
+                if (s->info.tls_implicit) {
+                    /* A ClientHello to a server that speaks SMTP in clear: no TLS; its
+                     * greeting (and whatever follows) is read as usual. */
+                    s->tls_server_checked = 1;
+                    finding(s, R_IMPLICIT_TLS_FAILED, pkt,
+                            "the client opened with a TLS ClientHello, the server answered in clear: \"%s\"", ev);
+                    set_state(s, ST_COMMAND);
+                    s->info.tls_started = 0;
+                    continue;
+                }
                 finding(s, R_STARTTLS_FAILED, pkt, "server sent non-TLS bytes after 220 to STARTTLS: \"%s\"", ev);
             }
             s->tls_server_checked = 1;
@@ -2562,6 +2574,8 @@ int sift_smtp_probe(const uint8_t *data, size_t len, enum sift_dir dir)
 
 int sift_smtp_probe_verb(const uint8_t *data, size_t len)
 {
+    /* a TLS ClientHello record first: implicit TLS on a mail port (SMTPS) */
+    if (len >= 6 && data[0] == 0x16 && data[1] == 0x03 && data[2] <= 0x04 && data[5] == 0x01) return 1;
     static const char *const verbs_weak[] = { "MAIL FROM:", "RCPT TO:", "DATA\r", "DATA\n", "QUIT\r",
         "QUIT\n", "RSET\r", "RSET\n", "NOOP", "STARTTLS", "AUTH ", "VRFY ", "EXPN ", "HELP", "BDAT " };
     for (size_t i = 0; i < SIFT_ARRAY_LEN(verbs_weak); i++) {
@@ -2596,6 +2610,19 @@ void sift_smtp_feed(struct sift_smtp *s, enum sift_dir dir, const uint8_t *data,
                     const struct sift_pktref *pkt)
 {
     if (!s || s->closed || !data || !len) return;
+    /* Implicit TLS (RFC 8314, SMTPS on port 465): the client's very first bytes,
+     * before any greeting, are a TLS handshake record. Nothing of the session is
+     * readable; the ClientHello still gives the TLS version and the SNI name. */
+    if (dir == SIFT_DIR_C2S && !s->client_spoke && !s->server_spoke && s->state == ST_COMMAND &&
+        data[0] == 0x16) {   /* a handshake record's first byte: never an SMTP command's */
+        s->client_spoke = 1;
+        s->info.tls_pkt = *pk(pkt);
+        s->info.tls_implicit = 1;
+        set_state(s, ST_TLS);
+        finding(s, R_IMPLICIT_TLS, pkt, "the client opened with a TLS ClientHello (implicit TLS, RFC 8314)");
+        tls_feed(s, data, len);
+        return;
+    }
     if (dir == SIFT_DIR_C2S) {
         s->client_spoke = 1;
         if (s->server_only) server_only_end(s);

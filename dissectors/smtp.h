@@ -109,7 +109,10 @@ struct sift_smtp_session {
     uint32_t n_commands, n_txns;
     int quit_seen;
     int tls_started;         /* STARTTLS got 220: nothing after it was parsed (back to 0 if
-                                the server then sent something that is not TLS) */
+                                the server then sent something that is not TLS); also 1 for
+                                implicit TLS */
+    int tls_implicit;        /* TLS from the client's first byte (SMTPS, RFC 8314; finding
+                                "implicit_tls"); tls_pkt is then the ClientHello's packet */
     struct sift_pktref tls_pkt; /* packet of that 220 reply (zero if none) */
     char *tls_version;       /* from the client's TLS ClientHello after the 220: highest
                                 version offered ("TLS 1.3" when supported_versions lists

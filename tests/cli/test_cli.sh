@@ -189,6 +189,25 @@ expect_eq "one-byte segments: finding for the client only" "tcp_tiny_segments|lo
 expect_eq "size claim: finding, real size kept" "mime_size_mismatch|part 2 big.gz declares size=999999999999; decodes to 25 bytes|25" \
     "$(q "$tmp/tiny.db" "SELECT replace(f.rule||'|'||f.detail, ',', ';')||'|'||(SELECT size FROM parts WHERE filename='big.gz') FROM findings f WHERE f.rule='mime_size_mismatch'")"
 
+# --- implicit TLS (SMTPS): a ClientHello first, to port 465, is a TLS session; to 8443 it is not mail ---
+python3 - "$here/../safety" "$here/../fixtures/smtp/starttls_client_hello.txt" "$tmp/smtps.pcap" <<'PY'
+import re, sys
+sys.path.insert(0, sys.argv[1])
+from safecap import Pcap
+line = next(l for l in open(sys.argv[2]) if l.startswith("c: \\x16"))[3:].rstrip("\n")
+hello = bytes(int(h, 16) for h in re.findall(r"\\x([0-9a-f]{2})", line))
+conv = [(0, hello), (1, b"\x16\x03\x03\x00\x05world"), (0, b"\x17\x03\x03\x00\x04data")]
+p = Pcap()
+p.smtp_session("10.9.1.1", "10.9.1.2", 40001, conv, sport=465)
+p.smtp_session("10.9.1.1", "10.9.1.3", 40002, conv, sport=8443)
+p.write(sys.argv[3])
+PY
+"$bin" ingest -q -d "$tmp/smtps.db" "$tmp/smtps.pcap"
+expect_eq "implicit TLS on 465: one TLS session with version and SNI, no command" "465|1|TLS 1.3|mx.example.test|0|4" \
+    "$(q "$tmp/smtps.db" "SELECT server_port||'|'||tls||'|'||tls_version||'|'||tls_sni||'|'||(SELECT count(*) FROM commands)||'|'||tls_offset_packet FROM sessions")"
+expect_eq "implicit TLS: the finding says so" "implicit_tls|info" \
+    "$(q "$tmp/smtps.db" "SELECT rule||'|'||severity FROM findings WHERE rule='implicit_tls'")"
+
 # --- watchdog: a message whose decoding hangs is given up, stored undecoded, the run goes on ---
 # (SIFT_TEST_MIME_HANG: the decoder spins on the message containing that text, as a
 # parser stuck in a loop would; the limit is CPU time of the decoding thread)
