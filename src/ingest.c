@@ -62,6 +62,7 @@ struct ingest {
     int has_extract, extract_dirfd;   /* --extract DIR: attachments written there */
     struct sift_detect *det;          /* detection context (detect.h); created on first use if NULL */
     int in_finish;                    /* storing a job that came back (findings go straight in) */
+    uint64_t spool_failed;            /* messages cut because no temporary file could be written */
     struct sift_workq *wq;            /* message decoding on the second core (workq.h) */
     double mime_timeout;              /* watchdog: CPU seconds per message (+ per MB), 0 = none */
     uint64_t mime_timeouts;
@@ -165,6 +166,7 @@ static void job_submit(struct ingest *ing, struct mjob *j, uint64_t weight, int 
 static void side_finding(struct ingest *ing, struct flow *fl, const char *rule, enum sift_severity sev,
                          const char *detail, const struct sift_pktref *where)
 {
+    if (!strcmp(rule, "spool_failed")) ing->spool_failed++;
     if (!ing->in_finish && ing->wq && sift_workq_pending(ing->wq)) {
         struct mjob *j = sift_xcalloc(1, sizeof *j);
         j->kind = J_FINDING;
@@ -791,6 +793,14 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
     sift_store_set_redact(ing.st, o->redact_secrets);
     sift_store_bulk(ing.st, 1);
     ing.n_files = files.n;
+    {   /* large messages go to temporary files: say now if they cannot */
+        int fd = sift_tmpfile(NULL);
+        if (fd >= 0) close(fd);
+        else
+            fprintf(stderr, "smtpsift: warning: cannot create temporary files in %s (%s): messages over"
+                    " 2 MiB will be cut (finding spool_failed); set TMPDIR\n",
+                    getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
+    }
     ing.file_sha = sift_xcalloc(files.n ? files.n : 1, sizeof *ing.file_sha);
     uint64_t total_size = 0, done_size = 0;
     for (size_t i = 0; !mem && i < files.n; i++) {
@@ -957,6 +967,11 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
                 (unsigned long long)ing.messages, (unsigned long long)ing.attachments,
                 (unsigned long long)ing.findings, el, el > 0 ? mb / el : 0.0,
                 interrupted ? " — interrupted, everything finished so far is committed" : "");
+    }
+    if (ing.spool_failed) {
+        fprintf(stderr, "smtpsift: %llu message%s over 2 MiB cut: no temporary file could be written"
+                " (finding spool_failed)\n", (unsigned long long)ing.spool_failed, ing.spool_failed == 1 ? "" : "s");
+        rc = 1;
     }
     if (interrupted) rc = 1;
     for (size_t i = 0; i < files.n; i++) free(files.v[i]);

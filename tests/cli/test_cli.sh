@@ -208,6 +208,16 @@ expect_eq "implicit TLS on 465: one TLS session with version and SNI, no command
 expect_eq "implicit TLS: the finding says so" "implicit_tls|info" \
     "$(q "$tmp/smtps.db" "SELECT rule||'|'||severity FROM findings WHERE rule='implicit_tls'")"
 
+# --- no temporary files possible: a 3 MiB message is cut at the spool threshold, said three ways ---
+python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import test_bigmsg; test_bigmsg.make(sys.argv[2], 3, 7)" \
+    "$here/../safety" "$tmp/big3.pcap"
+err=$(TMPDIR="$tmp/no/such/dir" "$bin" ingest -q -d "$tmp/nospool.db" "$tmp/big3.pcap" 2>&1); rc=$?
+expect_eq "no spool: exit 1" 1 $rc
+expect_match "no spool: warned at start" "smtpsift: warning: cannot create temporary files in $tmp/no/such/dir \(No such file or directory\): messages over 2 MiB will be cut" "$err"
+expect_match "no spool: counted at the end" "smtpsift: 1 message over 2 MiB cut: no temporary file could be written \(finding spool_failed\)" "$err"
+expect_eq "no spool: message kept up to 2 MiB, truncated, finding high" "1|accepted|spool_failed|high" \
+    "$(q "$tmp/nospool.db" "SELECT m.truncated||'|'||m.disposition||'|'||f.rule||'|'||f.severity FROM messages m JOIN findings f ON f.session_id=m.session_id WHERE f.rule='spool_failed' AND m.size BETWEEN 2000000 AND 2097152")"
+
 # --- watchdog: a message whose decoding hangs is given up, stored undecoded, the run goes on ---
 # (SIFT_TEST_MIME_HANG: the decoder spins on the message containing that text, as a
 # parser stuck in a loop would; the limit is CPU time of the decoding thread)
