@@ -447,7 +447,9 @@ static enum sift_status open_common(const char *path, int flags, struct sift_sto
 {
     struct sift_store *st = sift_xcalloc(1, sizeof *st);
     *out = NULL;
-    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+    /* One thread uses a connection at a time (the capture thread while ingesting):
+     * SQLite's own per-call mutexes are not needed. */
+    if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         char why[512];
         open_reason(path, flags & SQLITE_OPEN_CREATE, why, sizeof why);
         snprintf(err, errlen, "cannot open database: %s%s", st->db ? sqlite3_errmsg(st->db) : "out of memory", why);
