@@ -147,6 +147,7 @@ int sift_cli_export(int argc, char **argv)
         fprintf(stderr, "smtpsift: %s: %s\n", db, err);
         rc = 1;
     }
+    int64_t missing = sift_store_count_without_raw(st);
     if (x.mbox && (fflush(x.mbox) != 0 || ferror(x.mbox))) {
         fprintf(stderr, "smtpsift: %s: write error\n", mbox);
         rc = 1;
@@ -157,6 +158,9 @@ int sift_cli_export(int argc, char **argv)
     if (x.errors) rc = 1;
     fprintf(stderr, "smtpsift: %zu messages exported%s", x.n, eml ? "" : "\n");
     if (eml) fprintf(stderr, " (%zu new .eml files in %s)\n", x.written, eml);
+    if (missing > 0)
+        fprintf(stderr, "smtpsift: %lld messages have no stored bytes (ingested with --no-raw): not exported\n",
+                (long long)missing);
     return rc;
 }
 
@@ -242,6 +246,7 @@ int sift_cli_extract(int argc, char **argv)
         rc = 1;
     }
     sift_mime_shutdown();
+    int64_t missing = sift_store_count_without_raw(x.st);
     if (sift_store_commit(x.st) != SIFT_OK) {
         fprintf(stderr, "smtpsift: %s: %s\n", db, sift_store_error(x.st));
         rc = 1;
@@ -251,5 +256,8 @@ int sift_cli_extract(int argc, char **argv)
     if (x.failed) rc = 1;
     fprintf(stderr, "smtpsift: %zu messages, %zu attachments extracted to %s\n", x.messages, x.files,
             argv[optind]);
+    if (missing > 0)
+        fprintf(stderr, "smtpsift: %lld messages have no stored bytes (ingested with --no-raw): nothing"
+                " extracted from them (ingest --extract DIR does it while ingesting)\n", (long long)missing);
     return rc;
 }

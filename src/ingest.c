@@ -791,6 +791,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
         return 1;
     }
     sift_store_set_redact(ing.st, o->redact_secrets);
+    sift_store_set_no_raw(ing.st, o->no_raw);
     sift_store_bulk(ing.st, 1);
     ing.n_files = files.n;
     {   /* large messages go to temporary files: say now if they cannot */

@@ -15,6 +15,7 @@ struct sift_ingest_opts {
     int verbose;
     const char *command_line;   /* recorded in the ingests table */
     int redact_secrets;         /* --redact-secrets: no AUTH passwords, no SASL data stored */
+    int no_raw;                 /* --no-raw: message bytes not stored (an index of the capture) */
     const char *extract_dir;    /* --extract: write attachments there (created 0700), or NULL */
     const struct sift_detect_config *detect;   /* detection settings (detect.h), NULL = none */
     double mime_timeout;        /* --mime-timeout: CPU seconds one message may take to decode

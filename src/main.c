@@ -52,6 +52,7 @@ static void usage(FILE *out)
         "  smtpsift extract [-d DB] DIR             attachments as DIR/<sha256>\n"
         "  smtpsift ingest --extract DIR ...        the same while ingesting\n"
         "  smtpsift ingest --redact-secrets ...     store no AUTH passwords or SASL data\n"
+        "  smtpsift ingest --no-raw ...             do not store message bytes (an index: ~1/20 the size)\n"
         "  smtpsift ingest --mime-timeout S ...     CPU seconds a message may take to decode\n"
         "                                           (+0.2 s/MB; default 60, 0 = no limit)\n"
         "  smtpsift ingest --local-domain D --local-net CIDR --protected-name NAME\n"
@@ -104,6 +105,7 @@ static int cmd_ingest(int argc, char **argv, int tcpdump_style)
         { "extract", required_argument, NULL, 'X' },
         { "redact-secrets", no_argument, NULL, 'R' },
         { "mime-timeout", required_argument, NULL, 'T' },
+        { "no-raw", no_argument, NULL, 'N' },
         /* detection settings (detect.h): codes 1000+ */
         { "local-domain", required_argument, NULL, 1000 },
         { "local-net", required_argument, NULL, 1001 },
@@ -129,6 +131,7 @@ static int cmd_ingest(int argc, char **argv, int tcpdump_style)
         case 'v': o.verbose = 1; break;
         case 'X': o.extract_dir = optarg; break;
         case 'R': o.redact_secrets = 1; break;
+        case 'N': o.no_raw = 1; break;
         case 'T': {
             char *end;
             double v = strtod(optarg, &end);

@@ -87,6 +87,7 @@ struct sift_store {
     int64_t *file_capture;   /* file_idx -> capture id */
     size_t n_file_capture;
     int redact;              /* --redact-secrets: no passwords, no SASL data */
+    int no_raw;              /* --no-raw: message bytes not stored (message_raw empty) */
 };
 
 /* SQLite's "disk I/O error" says nothing of the cause: the system's reason is
@@ -828,6 +829,17 @@ void sift_store_set_redact(struct sift_store *st, int redact)
     st->redact = redact;
 }
 
+void sift_store_set_no_raw(struct sift_store *st, int no_raw)
+{
+    st->no_raw = no_raw;
+}
+
+int64_t sift_store_count_without_raw(struct sift_store *st)
+{
+    return query_int(st, "SELECT count(*) FROM messages m WHERE m.has_content = 1 AND NOT EXISTS"
+                         " (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)", 0);
+}
+
 void sift_store_auth(struct sift_store *st, int64_t session_id, const struct sift_smtp_auth *a)
 {
     sqlite3_stmt *s = st->stmt[S_AUTH];
@@ -1021,7 +1033,7 @@ static int64_t message_rows(struct sift_store *st, int64_t session_id,
     if (st->error) return 0;
     int64_t mid = sqlite3_last_insert_rowid(st->db);
 
-    if (t->has_content) {
+    if (t->has_content && !st->no_raw) {
         bind_int(st->stmt[S_RAW], 1, mid);
         if (t->spooled) {
             store_spooled(st, mid, t);

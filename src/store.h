@@ -95,6 +95,11 @@ void sift_store_command(struct sift_store *st, int64_t session_id, const struct 
 /* --redact-secrets: from now on store no password (auth_attempts.password NULL)
  * and no SASL data (see sift_store_command). Off by default. */
 void sift_store_set_redact(struct sift_store *st, int redact);
+/* --no-raw: from now on the bytes of messages are not stored (no message_raw rows;
+ * messages.size and .sha256 still are, and everything decoded from them). */
+void sift_store_set_no_raw(struct sift_store *st, int no_raw);
+/* Messages with content whose bytes are not in the database (ingested with --no-raw). */
+int64_t sift_store_count_without_raw(struct sift_store *st);
 
 /* One AUTH attempt (schema/002_protocol.sql: auth_attempts); a is borrowed. */
 void sift_store_auth(struct sift_store *st, int64_t session_id, const struct sift_smtp_auth *a);

@@ -218,6 +218,15 @@ expect_match "no spool: counted at the end" "smtpsift: 1 message over 2 MiB cut:
 expect_eq "no spool: message kept up to 2 MiB, truncated, finding high" "1|accepted|spool_failed|high" \
     "$(q "$tmp/nospool.db" "SELECT m.truncated||'|'||m.disposition||'|'||f.rule||'|'||f.severity FROM messages m JOIN findings f ON f.session_id=m.session_id WHERE f.rule='spool_failed' AND m.size BETWEEN 2000000 AND 2097152")"
 
+# --- --no-raw: an index of the capture; hashes and everything decoded kept, bytes not ---
+"$bin" ingest -q --no-raw -d "$tmp/noraw.db" "$samples"
+"$bin" ingest -q -d "$tmp/raw.db" "$samples"
+expect_eq "--no-raw: no message bytes, same messages, hashes and parts" "0|$(q "$tmp/raw.db" "SELECT count(*)||'|'||total(length(sha256))||'|'||(SELECT count(*) FROM parts) FROM messages")" \
+    "$(q "$tmp/noraw.db" "SELECT (SELECT count(*) FROM message_raw)||'|'||count(*)||'|'||total(length(sha256))||'|'||(SELECT count(*) FROM parts) FROM messages")"
+err=$("$bin" export -d "$tmp/noraw.db" --eml "$tmp/noraw_eml" 2>&1); rc=$?
+expect_eq "--no-raw: export exit 0" 0 $rc
+expect_match "--no-raw: export says why nothing came out" "smtpsift: 0 messages exported .*smtpsift: 88 messages have no stored bytes \(ingested with --no-raw\): not exported" "$(echo $err)"
+
 # --- watchdog: a message whose decoding hangs is given up, stored undecoded, the run goes on ---
 # (SIFT_TEST_MIME_HANG: the decoder spins on the message containing that text, as a
 # parser stuck in a loop would; the limit is CPU time of the decoding thread)
