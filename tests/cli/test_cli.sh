@@ -241,6 +241,14 @@ expect_eq "watchdog: stuck message kept whole and hashed, not decoded" "28af0a93
     "$(q "$tmp/hang.db" "SELECT m.sha256||'|'||(SELECT count(*) FROM parts p WHERE p.message_id=m.id)||'|'||(SELECT count(*) FROM message_raw r WHERE r.message_id=m.id AND length(r.data)=m.size)||'|'||coalesce(m.subject,'') FROM messages m WHERE m.mail_from='txn2-sender@client.example.test'")"
 expect_eq "watchdog: the other messages decoded" "smtpsift multi txn 1 of 3|smtpsift multi txn 3 of 3" \
     "$(q "$tmp/hang.db" "SELECT group_concat(subject,'|') FROM (SELECT subject FROM messages WHERE subject IS NOT NULL ORDER BY id)")"
+# --- watchdog, every message stuck: 3 decoders given up (one thread), then the rest stored undecoded ---
+start=$(date +%s)
+SIFT_THREADS=1 SIFT_TEST_MIME_HANG="Subject: message" "$bin" ingest -q -d "$tmp/hang3.db" --mime-timeout 1 "$tmp/many.pcap"; rc=$?
+el=$(( $(date +%s) - start ))
+expect_eq "stuck decoders: exit 0" 0 $rc
+if [ "$el" -lt 60 ]; then ok; else fail "stuck decoders: run took $el s"; fi
+expect_eq "stuck decoders: 3 timeouts, 9,997 skipped, all 10,000 stored and hashed, none decoded" "3|9997|10000|0" \
+    "$(q "$tmp/hang3.db" "SELECT (SELECT count(*) FROM findings WHERE rule='mime_parse_timeout')||'|'||(SELECT count(*) FROM findings WHERE rule='mime_parse_skipped')||'|'||(SELECT count(*) FROM messages WHERE length(sha256)=64 AND EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id=messages.id))||'|'||(SELECT count(*) FROM parts)")"
 expect_eq "--mime-timeout bad value" 2 "$("$bin" ingest -d "$tmp/x.db" --mime-timeout abc "$samples/basic.pcap" >/dev/null 2>&1; echo $?)"
 
 # --- database and files are private to the owner ---
