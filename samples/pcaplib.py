@@ -7,12 +7,14 @@ SYN, ACK, PSH, FIN = 0x02, 0x10, 0x08, 0x01
 
 
 def csum(data):
-    """Internet checksum (RFC 1071) of data."""
+    """Internet checksum (RFC 1071) of data. The one's complement sum of the 16-bit
+    words is the whole number modulo 0xFFFF (65536 = 1 mod 65535), so one big-integer
+    operation replaces the loop; a sum of 0 is 0xFFFF unless every word is 0."""
     if len(data) % 2:
         data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
+    s = int.from_bytes(data, "big") % 0xFFFF
+    if s == 0 and any(data):
+        s = 0xFFFF
     return ~s & 0xFFFF
 
 

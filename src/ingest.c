@@ -64,8 +64,6 @@ struct ingest {
     int in_finish;                    /* storing a job that came back (findings go straight in) */
     uint64_t spool_failed;            /* messages cut because no temporary file could be written */
     struct sift_workq *wq;            /* message decoding on the second core (workq.h) */
-    double mime_timeout;              /* watchdog: CPU seconds per message (+ per MB), 0 = none */
-    uint64_t mime_timeouts;
 };
 
 struct flow {
@@ -104,9 +102,7 @@ struct mjob {
     /* the connection's end */
     enum sift_close_reason why;
     struct sift_pktref last;
-    const char *reassembly;
-    uint64_t gap_bytes;
-    uint64_t segments[2], tiny_segments[2];
+    struct sift_flow_end end;             /* what reasm said at the close (a copy) */
     /* Given up by the watchdog, the job has two holders, the capture thread
      * and the stuck worker (if it ever returns): the last one frees it. */
     atomic_int holders;
@@ -262,6 +258,14 @@ static void test_hang(const struct sift_smtp_txn *t, const volatile int *abandon
     while (!*abandoned) spin++;
 }
 
+/* SHA-256 of a message, in memory or spooled. SIFT_ERR_IO if a spool cannot be read back. */
+static enum sift_status message_sha256(const struct sift_smtp_txn *t, char out[65])
+{
+    if (t->spooled) return sift_hash_fd_sha256_hex(t->spool_fd, t->spool_len, out);
+    sift_hash_sha256_hex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len, out);
+    return SIFT_OK;
+}
+
 /* Worker: everything about one message that needs no shared state. */
 static void job_work(void *jobp, void *ctx, const volatile int *abandoned)
 {
@@ -269,13 +273,12 @@ static void job_work(void *jobp, void *ctx, const volatile int *abandoned)
     struct mjob *j = jobp;
     struct sift_smtp_txn *t = j->t;
     struct sift_mime_opts mo = { .extract_dirfd = j->extract_dirfd };
+    if (message_sha256(t, j->sha) != SIFT_OK)
+        job_finding(j, "spool_failed", SIFT_SEV_HIGH, "cannot read a spooled message back", NULL);
     if (t->spooled) {   /* a large message, read back from its temporary file */
-        if (sift_hash_fd_sha256_hex(t->spool_fd, t->spool_len, j->sha) != SIFT_OK)
-            job_finding(j, "spool_failed", SIFT_SEV_HIGH, "cannot read a spooled message back", NULL);
         j->mime = sift_mime_parse_fd(t->spool_fd, t->spool_len, &mo, job_finding, j);
     } else {
         const uint8_t *data = t->content.data ? t->content.data : (const uint8_t *)"";
-        sift_hash_sha256_hex(data, t->content.len, j->sha);
         test_hang(t, abandoned);
         if (*abandoned) return;   /* the job is no longer ours to fill */
         j->mime = sift_mime_parse_ex(data, t->content.len, &mo, job_finding, j);
@@ -294,12 +297,8 @@ static void job_free(struct mjob *j)
     free(j);
 }
 
-struct flow_end_facts {   /* what reasm said at the close, kept until the session row is finished */
-    const char *reassembly;
-    uint64_t gap_bytes, segments[2], tiny_segments[2];
-};
 static void session_end(struct flow *fl, enum sift_close_reason why, const struct sift_pktref *last,
-                        const struct flow_end_facts *ef);
+                        const struct sift_flow_end *fe);
 
 static void job_drop_now(struct mjob *j)
 {
@@ -331,9 +330,7 @@ static void job_store(struct ingest *ing, struct mjob *j, enum sift_workq_status
         return;
     }
     if (j->kind == J_CLOSE) {
-        struct flow_end_facts ef = { j->reassembly, j->gap_bytes, { j->segments[0], j->segments[1] },
-                                     { j->tiny_segments[0], j->tiny_segments[1] } };
-        session_end(fl, j->why, &j->last, &ef);
+        session_end(fl, j->why, &j->last, &j->end);
         job_free(j);
         return;
     }
@@ -359,9 +356,7 @@ static void job_store(struct ingest *ing, struct mjob *j, enum sift_workq_status
                      " this message is stored undecoded", sift_workq_abandoned_count(ing->wq));
         finding_push(&finds, &n_finds, &cap_finds, timeout ? "mime_parse_timeout" : "mime_parse_skipped",
                      SIFT_SEV_MEDIUM, detail, t->content_first_pkt.frame_no ? &t->content_first_pkt : NULL);
-        if (t->spooled) sift_hash_fd_sha256_hex(t->spool_fd, t->spool_len, sha);
-        else sift_hash_sha256_hex(t->content.data ? t->content.data : (const uint8_t *)"", t->content.len, sha);
-        if (timeout) ing->mime_timeouts++;
+        message_sha256(t, sha);
     }
     sift_store_unit_begin(ing->st);   /* a crash leaves the message with its findings, or neither */
     int64_t mid = sift_store_message(ing->st, fl->session_id, t, mime, t->has_content ? sha : NULL);
@@ -444,7 +439,6 @@ static void jobs_start(struct ingest *ing, double mime_timeout)
         .drop = job_drop,
         .threads = (int)n,
     };
-    ing->mime_timeout = wo.cpu_limit_s;
     ing->wq = sift_workq_new(job_work, ing, &wo);
 }
 
@@ -550,10 +544,10 @@ static void flow_gap(void *user, void *flowp, enum sift_dir dir, uint64_t len, c
 /* Evasion by tiny segments (a payload cut into pieces of a few bytes, which
  * defeats matchers that look at one packet at a time): a direction with at
  * least 1000 data segments of which 90 % carry 1 to 8 bytes. */
-static void tiny_segments_check(struct flow *fl, const struct flow_end_facts *ef, const struct sift_pktref *last)
+static void tiny_segments_check(struct flow *fl, const struct sift_flow_end *fe, const struct sift_pktref *last)
 {
     for (int d = 0; d < 2; d++) {
-        uint64_t n = ef->segments[d], t = ef->tiny_segments[d];
+        uint64_t n = fe->segments[d], t = fe->tiny_segments[d];
         if (n < 1000 || t * 10 < n * 9) continue;
         char detail[200];
         snprintf(detail, sizeof detail, "%s sent %llu of its %llu data segments with 1 to 8 bytes",
@@ -563,10 +557,8 @@ static void tiny_segments_check(struct flow *fl, const struct flow_end_facts *ef
 }
 
 static void session_end(struct flow *fl, enum sift_close_reason why, const struct sift_pktref *last,
-                        const struct flow_end_facts *ef)
+                        const struct sift_flow_end *fe)
 {
-    const char *reassembly = ef->reassembly;
-    uint64_t gap_bytes = ef->gap_bytes;
     struct ingest *ing = fl->ing;
     sift_store_unit_begin(ing->st);   /* the session's end and its findings together */
     struct sift_store_session_end end = {
@@ -576,15 +568,15 @@ static void session_end(struct flow *fl, enum sift_close_reason why, const struc
         .bytes_c2s = fl->bytes[SIFT_DIR_C2S],
         .bytes_s2c = fl->bytes[SIFT_DIR_S2C],
         .n_messages = fl->n_messages,
-        .reassembly = reassembly,
+        .reassembly = fe->reassembly,
     };
     if (ing->det) {
         struct sift_detect_session ds = detect_facts(fl);
         sift_detect_session_end(ing->det, &ds, session_finding, fl);
     }
-    tiny_segments_check(fl, ef, last);
+    tiny_segments_check(fl, fe, last);
     sift_store_session_close(ing->st, fl->session_id, &end);
-    sift_store_session_gap(ing->st, fl->session_id, gap_bytes);
+    sift_store_session_gap(ing->st, fl->session_id, fe->gap_bytes[0] + fe->gap_bytes[1]);
     sift_store_unit_end(ing->st);
     fl->d->state_free(fl->dstate);
     free(fl->probe);
@@ -605,12 +597,8 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
     sift_store_unit_begin(fl->ing->st);
     fl->d->close(fl->dstate, last);
     sift_store_unit_end(fl->ing->st);
-    const struct sift_flow_end *fe = sift_reasm_flow_end();
-    uint64_t gap = fe->gap_bytes[0] + fe->gap_bytes[1];
     if (!sift_workq_pending(fl->ing->wq)) {   /* else its end waits behind what is queued */
-        struct flow_end_facts ef = { fe->reassembly, gap, { fe->segments[0], fe->segments[1] },
-                                     { fe->tiny_segments[0], fe->tiny_segments[1] } };
-        session_end(fl, why, last, &ef);
+        session_end(fl, why, last, sift_reasm_flow_end());
         return;
     }
     struct mjob *j = sift_xcalloc(1, sizeof *j);
@@ -618,12 +606,7 @@ static void flow_close(void *user, void *flowp, enum sift_close_reason why, cons
     j->fl = fl;
     j->why = why;
     j->last = *last;
-    j->reassembly = fe->reassembly;
-    j->gap_bytes = gap;
-    for (int d = 0; d < 2; d++) {
-        j->segments[d] = fe->segments[d];
-        j->tiny_segments[d] = fe->tiny_segments[d];
-    }
+    j->end = *sift_reasm_flow_end();   /* valid only during this callback */
     job_submit(fl->ing, j, 64, 0);
 }
 

@@ -111,10 +111,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static struct worker *worker_start(struct sift_workq *q)
+/* Starts a worker and adds it to q->ws (under q->mu once workers run). 0 on success. */
+static int worker_start(struct sift_workq *q)
 {
     struct worker *w = sift_xcalloc(1, sizeof *w);
-    w->q = q;   /* the caller puts it in q->ws */
+    w->q = q;
     atomic_init(&w->abandoned, 0);
     atomic_fetch_add(&q->refs, 1);
     /* signals (SIGINT...) stay with the capture thread */
@@ -126,10 +127,11 @@ static struct worker *worker_start(struct sift_workq *q)
     if (rc != 0) {
         atomic_fetch_sub(&q->refs, 1);
         free(w);
-        return NULL;
+        return -1;
     }
     w->has_cid = pthread_getcpuclockid(w->th, &w->cid) == 0;
-    return w;
+    q->ws[q->nw++] = w;
+    return 0;
 }
 
 struct sift_workq *sift_workq_new(sift_workq_fn fn, void *ctx, const struct sift_workq_opts *o)
@@ -150,10 +152,7 @@ struct sift_workq *sift_workq_new(sift_workq_fn fn, void *ctx, const struct sift
     atomic_init(&q->refs, 1);
     atomic_init(&q->done_hint, 0);
     int want = q->o.threads < SIFT_WORKQ_MAX_THREADS ? q->o.threads : SIFT_WORKQ_MAX_THREADS;
-    for (int i = 0; i < want; i++) {
-        struct worker *w = worker_start(q);
-        if (w) q->ws[q->nw++] = w;
-    }
+    for (int i = 0; i < want; i++) worker_start(q);
     q->inline_mode = q->nw == 0;
     return q;
 }
@@ -239,10 +238,7 @@ static int watchdog(struct sift_workq *q, uint64_t seq)
     sl->state = S_DONE;
     sl->st = SIFT_WORKQ_TIMEOUT;
     atomic_fetch_add(&q->done_hint, 1);
-    if (q->n_abandoned < q->o.max_abandoned) {
-        struct worker *nw = worker_start(q);
-        if (nw) q->ws[q->nw++] = nw;
-    }
+    if (q->n_abandoned < q->o.max_abandoned) worker_start(q);
     if (!q->nw) {   /* no more work: what is queued comes back skipped */
         q->no_more_work = 1;
         for (uint64_t s = seq + 1; s < q->seq_tail; s++) {

@@ -28,22 +28,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "samples"))
+from pcaplib import frame  # noqa: E402  (shared frame builder)
+
 MSS = 1448
 CLI, SRV = "10.1.0.1", "10.1.0.2"
 CPORT, SPORT = 40111, 25
-
-
-def ip4(a):
-    return bytes(int(x) for x in a.split("."))
-
-
-def csum(b):
-    # The one's complement sum of 16-bit words is the number mod 0xFFFF
-    # (65536 = 1 mod 65535): one big-integer operation instead of a loop.
-    if len(b) % 2:
-        b += b"\0"
-    s = int.from_bytes(b, "big") % 0xFFFF
-    return ~(s or 0xFFFF) & 0xFFFF
 
 
 class Pcap:
@@ -56,15 +46,7 @@ class Pcap:
     def seg(self, src, flags, payload=b""):
         dst = SRV if src == CLI else CLI
         sp, dp = (CPORT, SPORT) if src == CLI else (SPORT, CPORT)
-        seq = self.seq[src]
-        ack = self.seq[dst]
-        tcp = struct.pack("!HHIIBBHHH", sp, dp, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
-        pseudo = ip4(src) + ip4(dst) + struct.pack("!BBH", 0, 6, len(tcp) + len(payload))
-        c = csum(pseudo + tcp + payload)
-        tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
-        iph = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 0, 0x4000, 64, 6, 0, ip4(src), ip4(dst))
-        iph = iph[:10] + struct.pack("!H", csum(iph)) + iph[12:]
-        fr = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + iph + tcp + payload
+        fr = frame(src, dst, sp, dp, self.seq[src], self.seq[dst], flags, payload)
         self.t += 0.00001
         sec = int(self.t)
         self.f.write(struct.pack("<IIII", sec, int((self.t - sec) * 1e6), len(fr), len(fr)))
