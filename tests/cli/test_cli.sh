@@ -226,6 +226,9 @@ expect_eq "--no-raw: no message bytes, same messages, hashes and parts" "0|$(q "
 err=$("$bin" export -d "$tmp/noraw.db" --eml "$tmp/noraw_eml" 2>&1); rc=$?
 expect_eq "--no-raw: export exit 0" 0 $rc
 expect_match "--no-raw: export says why nothing came out" "smtpsift: 0 messages exported .*smtpsift: 88 messages have no stored bytes \(ingested with --no-raw\): not exported" "$(echo $err)"
+err=$("$bin" extract -d "$tmp/noraw.db" "$tmp/noraw_x" 2>&1); rc=$?
+expect_eq "--no-raw: extract exit 0" 0 $rc
+expect_match "--no-raw: extract says why nothing came out" "smtpsift: 88 messages have no stored bytes \(ingested with --no-raw\): nothing extracted from them" "$(echo $err)"
 
 # --- watchdog: a message whose decoding hangs is given up, stored undecoded, the run goes on ---
 # (SIFT_TEST_MIME_HANG: the decoder spins on the message containing that text, as a
