@@ -4,6 +4,7 @@
  * as a path. Output files are created 0600, directories 0700. */
 #include "mime.h"
 #include "outfile.h"
+#include "rebuild.h"
 #include "sift.h"
 #include "store.h"
 
@@ -17,6 +18,27 @@
 
 int sift_cli_export(int argc, char **argv);
 int sift_cli_extract(int argc, char **argv);
+
+/* ---- --id N (repeatable) ---- */
+
+struct id_list {
+    int64_t *v;
+    size_t n;
+};
+
+static int id_add(struct id_list *l, const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v <= 0) {
+        fprintf(stderr, "smtpsift: --id wants a message id (messages.id), not '%s'\n", s);
+        return -1;
+    }
+    l->v = sift_xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+    l->v[l->n++] = (int64_t)v;
+    return 0;
+}
 
 /* ---- export ---- */
 
@@ -93,10 +115,14 @@ static int export_one(void *user, const struct sift_store_raw *m)
 
 static void export_usage(FILE *f)
 {
-    fprintf(f, "usage: smtpsift export [-d DB] [--eml DIR] [--mbox FILE|-]\n"
+    fprintf(f, "usage: smtpsift export [-d DB] [--eml DIR] [--mbox FILE|-] [--id N]... [--pcap-dir DIR]\n"
                "  --eml DIR   each message byte for byte as DIR/<sha256>.eml (0600; DIR 0700)\n"
                "  --mbox FILE all messages in one mbox (mboxrd quoting; From line: envelope\n"
-               "              sender and packet time, UTC); '-' writes to standard output\n");
+               "              sender and packet time, UTC); '-' writes to standard output\n"
+               "  --id N      only message N (messages.id); may be repeated\n"
+               "  --pcap-dir DIR  capture files moved since ingest are looked for in DIR\n"
+               "  Messages not stored in the database (the default) are read again from\n"
+               "  their capture files and checked against their recorded SHA-256.\n");
 }
 
 int sift_cli_export(int argc, char **argv)
@@ -105,10 +131,14 @@ int sift_cli_export(int argc, char **argv)
         { "db", required_argument, NULL, 'd' },
         { "eml", required_argument, NULL, 'e' },
         { "mbox", required_argument, NULL, 'm' },
+        { "id", required_argument, NULL, 'i' },
+        { "pcap-dir", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *db = "smtpsift.db", *eml = NULL, *mbox = NULL;
+    struct sift_rebuild_opts ro = {0};
+    struct id_list ids = {0};
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
@@ -116,11 +146,15 @@ int sift_cli_export(int argc, char **argv)
         case 'd': db = optarg; break;
         case 'e': eml = optarg; break;
         case 'm': mbox = optarg; break;
-        case 'h': export_usage(stdout); return 0;
-        default: export_usage(stderr); return 2;
+        case 'i': if (id_add(&ids, optarg) != 0) { free(ids.v); return 2; } break;
+        case 'p': ro.pcap_dir = optarg; break;
+        case 'h': export_usage(stdout); free(ids.v); return 0;
+        default: export_usage(stderr); free(ids.v); return 2;
         }
     }
-    if ((!eml && !mbox) || optind < argc) { export_usage(stderr); return 2; }
+    if ((!eml && !mbox) || optind < argc) { export_usage(stderr); free(ids.v); return 2; }
+    ro.ids = ids.v;
+    ro.n_ids = ids.n;
     struct sift_store *st;
     char err[512];
     if (sift_store_open_readonly(db, &st, err, sizeof err) != SIFT_OK) {
@@ -143,11 +177,12 @@ int sift_cli_export(int argc, char **argv)
             return 1;
         }
     }
-    if (sift_store_each_raw(st, export_one, &x, err, sizeof err) != SIFT_OK) {
+    struct sift_rebuild_counts rcnt;
+    if (sift_each_message_bytes(st, &ro, export_one, &x, &rcnt, err, sizeof err) != SIFT_OK) {
         fprintf(stderr, "smtpsift: %s: %s\n", db, err);
         rc = 1;
     }
-    int64_t missing = sift_store_count_without_raw(st);
+    free(ids.v);
     if (x.mbox && (fflush(x.mbox) != 0 || ferror(x.mbox))) {
         fprintf(stderr, "smtpsift: %s: write error\n", mbox);
         rc = 1;
@@ -158,9 +193,15 @@ int sift_cli_export(int argc, char **argv)
     if (x.errors) rc = 1;
     fprintf(stderr, "smtpsift: %zu messages exported%s", x.n, eml ? "" : "\n");
     if (eml) fprintf(stderr, " (%zu new .eml files in %s)\n", x.written, eml);
-    if (missing > 0)
-        fprintf(stderr, "smtpsift: %lld messages have no stored bytes (ingested with --no-raw): not exported\n",
-                (long long)missing);
+    if (rcnt.rebuilt)
+        fprintf(stderr, "smtpsift: %zu of them read again from their capture files (SHA-256 checked)\n",
+                rcnt.rebuilt);
+    if (rcnt.missing) {
+        fprintf(stderr, "smtpsift: %zu message%s could not be exported (see above)\n", rcnt.missing,
+                rcnt.missing == 1 ? "" : "s");
+        rc = 1;
+    }
+    if (rcnt.unknown_ids) rc = 1;
     return rc;
 }
 
@@ -203,50 +244,66 @@ int sift_cli_extract(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "db", required_argument, NULL, 'd' },
+        { "id", required_argument, NULL, 'i' },
+        { "pcap-dir", required_argument, NULL, 'p' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *db = "smtpsift.db";
+    struct sift_rebuild_opts ro = {0};
+    struct id_list ids = {0};
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
-        case 'h': printf("usage: smtpsift extract [-d DB] DIR\n"
+        case 'i': if (id_add(&ids, optarg) != 0) { free(ids.v); return 2; } break;
+        case 'p': ro.pcap_dir = optarg; break;
+        case 'h': printf("usage: smtpsift extract [-d DB] [--id N]... [--pcap-dir DIR] DIR\n"
                          "  writes every attachment once as DIR/<sha256> and records it in\n"
-                         "  parts.extracted_path\n");
+                         "  parts.extracted_path; --id: only message N (repeatable); messages not\n"
+                         "  stored in the database are read again from their capture files\n"
+                         "  (--pcap-dir: capture files moved since ingest are looked for there)\n");
+                  free(ids.v);
                   return 0;
-        default: return 2;
+        default: free(ids.v); return 2;
         }
     }
     if (optind + 1 != argc) {
-        fprintf(stderr, "usage: smtpsift extract [-d DB] DIR\n");
+        fprintf(stderr, "usage: smtpsift extract [-d DB] [--id N]... [--pcap-dir DIR] DIR\n");
+        free(ids.v);
         return 2;
     }
+    ro.ids = ids.v;
+    ro.n_ids = ids.n;
     char err[512];
     if (access(db, F_OK) != 0) {
         fprintf(stderr, "smtpsift: %s: %s\n", db, strerror(errno));
+        free(ids.v);
         return 1;
     }
     struct extract_ctx x = {0};
     if (sift_store_open(db, &x.st, err, sizeof err) != SIFT_OK) {
         fprintf(stderr, "smtpsift: %s: %s\n", db, err);
+        free(ids.v);
         return 1;
     }
     x.dirfd = sift_outdir_open(argv[optind], err, sizeof err);
     if (x.dirfd < 0) {
         fprintf(stderr, "smtpsift: %s\n", err);
         sift_store_close(x.st);
+        free(ids.v);
         return 1;
     }
     sift_mime_init();
     int rc = 0;
-    if (sift_store_each_raw(x.st, extract_one, &x, err, sizeof err) != SIFT_OK) {
+    struct sift_rebuild_counts rcnt;
+    if (sift_each_message_bytes(x.st, &ro, extract_one, &x, &rcnt, err, sizeof err) != SIFT_OK) {
         fprintf(stderr, "smtpsift: %s: %s\n", db, err);
         rc = 1;
     }
+    free(ids.v);
     sift_mime_shutdown();
-    int64_t missing = sift_store_count_without_raw(x.st);
     if (sift_store_commit(x.st) != SIFT_OK) {
         fprintf(stderr, "smtpsift: %s: %s\n", db, sift_store_error(x.st));
         rc = 1;
@@ -256,8 +313,14 @@ int sift_cli_extract(int argc, char **argv)
     if (x.failed) rc = 1;
     fprintf(stderr, "smtpsift: %zu messages, %zu attachments extracted to %s\n", x.messages, x.files,
             argv[optind]);
-    if (missing > 0)
-        fprintf(stderr, "smtpsift: %lld messages have no stored bytes (ingested with --no-raw): nothing"
-                " extracted from them (ingest --extract DIR does it while ingesting)\n", (long long)missing);
+    if (rcnt.rebuilt)
+        fprintf(stderr, "smtpsift: %zu of the messages read again from their capture files (SHA-256 checked)\n",
+                rcnt.rebuilt);
+    if (rcnt.missing) {
+        fprintf(stderr, "smtpsift: %zu message%s could not be read (see above): nothing extracted from %s\n",
+                rcnt.missing, rcnt.missing == 1 ? "" : "s", rcnt.missing == 1 ? "it" : "them");
+        rc = 1;
+    }
+    if (rcnt.unknown_ids) rc = 1;
     return rc;
 }

@@ -64,6 +64,7 @@ struct ingest {
     int in_finish;                    /* storing a job that came back (findings go straight in) */
     uint64_t spool_failed;            /* messages cut because no temporary file could be written */
     struct sift_workq *wq;            /* message decoding on the second core (workq.h) */
+    int hash_only;                    /* rebuild: messages hashed, not decoded */
 };
 
 struct flow {
@@ -90,6 +91,7 @@ struct mjob {
     struct flow *fl;                      /* NULL only for a capture finding */
     struct sift_smtp_txn *t;              /* J_TXN */
     int extract_dirfd;
+    int hash_only;                        /* no decoding (rebuild) */
     /* session facts as they were when the message ended */
     int auth_ok, tls;
     unsigned auth_failed;
@@ -275,6 +277,7 @@ static void job_work(void *jobp, void *ctx, const volatile int *abandoned)
     struct sift_mime_opts mo = { .extract_dirfd = j->extract_dirfd };
     if (message_sha256(t, j->sha) != SIFT_OK)
         job_finding(j, "spool_failed", SIFT_SEV_HIGH, "cannot read a spooled message back", NULL);
+    if (j->hash_only) return;
     if (t->spooled) {   /* a large message, read back from its temporary file */
         j->mime = sift_mime_parse_fd(t->spool_fd, t->spool_len, &mo, job_finding, j);
     } else {
@@ -464,6 +467,7 @@ static void on_txn(void *user, struct sift_smtp_txn *t)
     j->fl = fl;
     j->t = t;
     j->extract_dirfd = ing->has_extract ? ing->extract_dirfd : -1;
+    j->hash_only = ing->hash_only;
     const struct sift_smtp_session *si = sift_smtp_session_info(fl->dstate);
     j->auth_ok = fl->auth_ok;
     j->auth_failed = fl->auth_failed;
@@ -774,7 +778,8 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
         return 1;
     }
     sift_store_set_redact(ing.st, o->redact_secrets);
-    sift_store_set_no_raw(ing.st, o->no_raw);
+    sift_store_set_no_raw(ing.st, !mem && !o->store_raw);
+    ing.hash_only = o->rebuild;
     sift_store_bulk(ing.st, 1);
     ing.n_files = files.n;
     {   /* large messages go to temporary files: say now if they cannot */
@@ -802,7 +807,9 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
         .user = &ing, .on_open = flow_open, .on_data = flow_data, .on_gap = flow_gap,
         .on_close = flow_close, .on_finding = capture_finding,
     };
-    if (sift_reasm_init(&cbs, err, sizeof err) != SIFT_OK) {
+    enum sift_status rs = sift_reasm_init(&cbs, err, sizeof err);
+    if (rs == SIFT_OK && o->keep) sift_reasm_set_filter(o->keep, o->keep_user);
+    if (rs != SIFT_OK) {
         fprintf(stderr, "smtpsift: cannot start reassembly: %s\n", err);
         sift_store_ingest_end(ing.st, ingest_id, "failed");
         sift_store_close(ing.st);
@@ -834,7 +841,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
             rc = 1;
             continue;
         }
-        int64_t done = sift_store_capture_find_fp(ing.st, ing.file_sha[i], prev);
+        int64_t done = o->rebuild ? 0 : sift_store_capture_find_fp(ing.st, ing.file_sha[i], prev);
         if (done && !full[0] && sift_hash_file(path, full, &size, err, sizeof err) != SIFT_OK) {
             fprintf(stderr, "smtpsift: %s: %s\n", path, err);
             rc = 1;
@@ -852,6 +859,11 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
             fprintf(stderr, "smtpsift: %s: removed rows of an earlier unfinished ingest of this file\n", path);
         int64_t cap_id = sift_store_capture_add(ing.st, ingest_id, (uint32_t)i, path, full, size);
         sift_store_capture_set_hash(ing.st, cap_id, NULL, ing.file_sha[i]);
+        if (!mem) {   /* where export and extract find it again (rebuild.c) */
+            char *rp = realpath(path, NULL);
+            sift_store_capture_set_realpath(ing.st, cap_id, rp);
+            free(rp);
+        }
         if (!ing.note_capture) {
             /* Run-level notes (rules skipped for want of configuration) belong to the
              * first capture this run reads: a run that skips everything adds nothing,
@@ -859,7 +871,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
             ing.note_capture = cap_id;
             sift_detect_begin(ing.det, note_finding, &ing);
         }
-        if (!full[0]) hash_job_start(&job, path);
+        if (!full[0] && !o->rebuild) hash_job_start(&job, path);
         struct sift_capture_info info;
         memset(&info, 0, sizeof info);
         enum sift_status s;

@@ -15,11 +15,18 @@ struct sift_ingest_opts {
     int verbose;
     const char *command_line;   /* recorded in the ingests table */
     int redact_secrets;         /* --redact-secrets: no AUTH passwords, no SASL data stored */
-    int no_raw;                 /* --no-raw: message bytes not stored (an index of the capture) */
+    int store_raw;              /* --store-raw: keep the bytes of messages in the database
+                                 * (message_raw); otherwise the capture files are their store
+                                 * (rebuild.h). Always kept for an ingest from memory. */
     const char *extract_dir;    /* --extract: write attachments there (created 0700), or NULL */
     const struct sift_detect_config *detect;   /* detection settings (detect.h), NULL = none */
     double mime_timeout;        /* --mime-timeout: CPU seconds one message may take to decode
                                  * (plus 0.2 s per MB); 0 = default (60), < 0 = no limit */
+    /* For rebuild.c (reading captures again for their message bytes): */
+    int rebuild;                /* no SHA-256 of the files, no detection, messages hashed and
+                                 * stored but not decoded */
+    int (*keep)(void *user, int version, const uint8_t *src, const uint8_t *dst);
+    void *keep_user;            /* keep: only TCP between these addresses (sift_wire_set_filter) */
 };
 
 /* Runs one ingest. Returns the process exit code: 0 everything read, 1 some

@@ -48,11 +48,13 @@ static void usage(FILE *out)
         "  smtpsift live -i IF [-d DB] [-Z USER] [BPF]   capture from an interface until Ctrl-C\n"
         "  smtpsift query [-d DB [-d DB2...]] [--csv|--json] SQL   (several -d: one view of all)\n"
         "  smtpsift search [-d DB] [-n N] TERMS     full-text search: subject, body, file names\n"
-        "  smtpsift export [-d DB] --eml DIR | --mbox FILE   messages as sent (<sha256>.eml / mboxrd)\n"
-        "  smtpsift extract [-d DB] DIR             attachments as DIR/<sha256>\n"
+        "  smtpsift export [-d DB] --eml DIR | --mbox FILE [--id N] [--pcap-dir DIR]\n"
+        "                                           messages as sent (<sha256>.eml / mboxrd)\n"
+        "  smtpsift extract [-d DB] [--id N] [--pcap-dir DIR] DIR   attachments as DIR/<sha256>\n"
         "  smtpsift ingest --extract DIR ...        the same while ingesting\n"
         "  smtpsift ingest --redact-secrets ...     store no AUTH passwords or SASL data\n"
-        "  smtpsift ingest --no-raw ...             do not store message bytes (an index: ~1/20 the size)\n"
+        "  smtpsift ingest --store-raw ...          keep message bytes in the database too (self-contained;\n"
+        "                                           by default export/extract read them from the captures)\n"
         "  smtpsift ingest --mime-timeout S ...     CPU seconds a message may take to decode\n"
         "                                           (+0.2 s/MB; default 60, 0 = no limit)\n"
         "  smtpsift ingest --local-domain D --local-net CIDR --protected-name NAME\n"
@@ -105,7 +107,7 @@ static int cmd_ingest(int argc, char **argv, int tcpdump_style)
         { "extract", required_argument, NULL, 'X' },
         { "redact-secrets", no_argument, NULL, 'R' },
         { "mime-timeout", required_argument, NULL, 'T' },
-        { "no-raw", no_argument, NULL, 'N' },
+        { "store-raw", no_argument, NULL, 'S' },
         /* detection settings (detect.h): codes 1000+ */
         { "local-domain", required_argument, NULL, 1000 },
         { "local-net", required_argument, NULL, 1001 },
@@ -131,7 +133,7 @@ static int cmd_ingest(int argc, char **argv, int tcpdump_style)
         case 'v': o.verbose = 1; break;
         case 'X': o.extract_dir = optarg; break;
         case 'R': o.redact_secrets = 1; break;
-        case 'N': o.no_raw = 1; break;
+        case 'S': o.store_raw = 1; break;
         case 'T': {
             char *end;
             double v = strtod(optarg, &end);

@@ -1190,6 +1190,11 @@ void sift_reasm_finish(void)
     g.inited = 0;
 }
 
+void sift_reasm_set_filter(sift_wire_keep_fn keep, void *user)
+{
+    if (g.wire) sift_wire_set_filter(g.wire, keep, user);
+}
+
 const struct sift_wire_stats *sift_reasm_wire_stats(void)
 {
     return g.wire ? sift_wire_stats(g.wire) : &g_wire_final;

@@ -101,6 +101,10 @@ void sift_reasm_set_limits(const struct sift_reasm_limits *lim);
 
 const struct sift_wire_stats *sift_reasm_wire_stats(void);
 
+/* Only TCP between chosen addresses is reassembled (sift_wire_set_filter);
+ * call after sift_reasm_init. NULL: everything (the default). */
+void sift_reasm_set_filter(sift_wire_keep_fn keep, void *user);
+
 struct sift_reasm_stats {
     uint64_t flows_opened, flows_closed, bytes_c2s, bytes_s2c;
     uint64_t nids_warnings;

@@ -654,6 +654,20 @@ void sift_store_capture_set_hash(struct sift_store *st, int64_t capture_id, cons
     sqlite3_finalize(s);
 }
 
+void sift_store_capture_set_realpath(struct sift_store *st, int64_t capture_id, const char *realpath)
+{
+    sqlite3_stmt *s;
+    ensure_txn(st);
+    if (sqlite3_prepare_v2(st->db, "UPDATE captures SET realpath=? WHERE id=?", -1, &s, NULL) != SQLITE_OK) {
+        set_error(st, "prepare");
+        return;
+    }
+    bind_text(s, 1, realpath);
+    bind_int(s, 2, capture_id);
+    if (sqlite3_step(s) != SQLITE_DONE) set_error(st, "capture");
+    sqlite3_finalize(s);
+}
+
 int64_t sift_store_capture_add(struct sift_store *st, int64_t ingest_id, uint32_t file_idx,
                                const char *path, const char *sha256, uint64_t size)
 {
@@ -834,11 +848,6 @@ void sift_store_set_no_raw(struct sift_store *st, int no_raw)
     st->no_raw = no_raw;
 }
 
-int64_t sift_store_count_without_raw(struct sift_store *st)
-{
-    return query_int(st, "SELECT count(*) FROM messages m WHERE m.has_content = 1 AND NOT EXISTS"
-                         " (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)", 0);
-}
 
 void sift_store_auth(struct sift_store *st, int64_t session_id, const struct sift_smtp_auth *a)
 {
@@ -1336,6 +1345,76 @@ enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn
         if (fn(user, &m) != 0) break;
     }
     if (r == SIFT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        r = SIFT_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+enum sift_status sift_store_each_unstored(struct sift_store *st, sift_store_unstored_fn fn, void *user,
+                                          char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db,
+            "SELECT m.id, m.sha256, m.mail_from, m.start_ts, c.ingest_id, c.file_index,"
+            " coalesce(lc.file_index, c.file_index), s.client_ip, s.server_ip"
+            " FROM messages m JOIN sessions s ON s.id = m.session_id JOIN captures c ON c.id = s.capture_id"
+            " LEFT JOIN captures lc ON lc.id = s.last_capture_id"
+            " WHERE m.has_content = 1 AND NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)"
+            " ORDER BY m.id", -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        return SIFT_ERR_DB;
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sift_store_unstored m = {
+            .id = sqlite3_column_int64(s, 0),
+            .sha256 = (const char *)sqlite3_column_text(s, 1),
+            .mail_from = (const char *)sqlite3_column_text(s, 2),
+            .has_ts = sqlite3_column_type(s, 3) != SQLITE_NULL,
+            .ts = sqlite3_column_double(s, 3),
+            .ingest_id = sqlite3_column_int64(s, 4),
+            .first_file = sqlite3_column_int64(s, 5),
+            .last_file = sqlite3_column_int64(s, 6),
+            .client_ip = (const char *)sqlite3_column_text(s, 7),
+            .server_ip = (const char *)sqlite3_column_text(s, 8),
+        };
+        if (fn(user, &m) != 0) break;
+    }
+    enum sift_status r = SIFT_OK;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        r = SIFT_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+enum sift_status sift_store_each_capture(struct sift_store *st, int64_t ingest_id, sift_store_capfile_fn fn,
+                                         void *user, char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "SELECT id, file_index, path, realpath, format, size FROM captures"
+                           " WHERE ingest_id=? ORDER BY file_index", -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        return SIFT_ERR_DB;
+    }
+    sqlite3_bind_int64(s, 1, ingest_id);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sift_store_capfile c = {
+            .id = sqlite3_column_int64(s, 0),
+            .file_index = sqlite3_column_int64(s, 1),
+            .path = (const char *)sqlite3_column_text(s, 2),
+            .realpath = (const char *)sqlite3_column_text(s, 3),
+            .format = (const char *)sqlite3_column_text(s, 4),
+            .size = (uint64_t)sqlite3_column_int64(s, 5),
+        };
+        if (fn(user, &c) != 0) break;
+    }
+    enum sift_status r = SIFT_OK;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
         r = SIFT_ERR_DB;
     }

@@ -67,6 +67,8 @@ void sift_store_capture_set_hash(struct sift_store *st, int64_t capture_id, cons
                                  const char *fingerprint);
 int64_t sift_store_capture_add(struct sift_store *st, int64_t ingest_id, uint32_t file_idx,
                                const char *path, const char *sha256, uint64_t size);
+/* captures.realpath: the file's absolute path (NULL: unknown). */
+void sift_store_capture_set_realpath(struct sift_store *st, int64_t capture_id, const char *realpath);
 void sift_store_capture_finish(struct sift_store *st, int64_t capture_id,
                                const struct sift_capture_info *info, const char *status,
                                const char *error);
@@ -95,11 +97,10 @@ void sift_store_command(struct sift_store *st, int64_t session_id, const struct 
 /* --redact-secrets: from now on store no password (auth_attempts.password NULL)
  * and no SASL data (see sift_store_command). Off by default. */
 void sift_store_set_redact(struct sift_store *st, int redact);
-/* --no-raw: from now on the bytes of messages are not stored (no message_raw rows;
- * messages.size and .sha256 still are, and everything decoded from them). */
+/* no_raw: from now on the bytes of messages are not stored (no message_raw rows;
+ * messages.size and .sha256 still are, and everything decoded from them): the
+ * capture file is their store (rebuild.h). The default is to store them. */
 void sift_store_set_no_raw(struct sift_store *st, int no_raw);
-/* Messages with content whose bytes are not in the database (ingested with --no-raw). */
-int64_t sift_store_count_without_raw(struct sift_store *st);
 
 /* One AUTH attempt (schema/002_protocol.sql: auth_attempts); a is borrowed. */
 void sift_store_auth(struct sift_store *st, int64_t session_id, const struct sift_smtp_auth *a);
@@ -153,6 +154,33 @@ struct sift_store_raw {
 typedef int (*sift_store_raw_fn)(void *user, const struct sift_store_raw *m);
 enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn, void *user,
                                      char *err, size_t errlen);
+
+/* Every message with content whose bytes are not in message_raw, in id order,
+ * with where its session lies: the run (ingest) and the file_index of the
+ * capture files it starts and ends in. */
+struct sift_store_unstored {
+    int64_t id;
+    const char *sha256;      /* NULL if none was recorded */
+    const char *mail_from;
+    double ts;
+    int has_ts;
+    int64_t ingest_id, first_file, last_file;
+    const char *client_ip, *server_ip;
+};
+typedef int (*sift_store_unstored_fn)(void *user, const struct sift_store_unstored *m);
+enum sift_status sift_store_each_unstored(struct sift_store *st, sift_store_unstored_fn fn, void *user,
+                                          char *err, size_t errlen);
+
+/* The capture files of one ingest run, in file_index order. */
+struct sift_store_capfile {
+    int64_t id, file_index;
+    const char *path, *realpath;   /* realpath may be NULL */
+    const char *format;            /* pcap / pcapng / live / NULL */
+    uint64_t size;
+};
+typedef int (*sift_store_capfile_fn)(void *user, const struct sift_store_capfile *c);
+enum sift_status sift_store_each_capture(struct sift_store *st, int64_t ingest_id, sift_store_capfile_fn fn,
+                                         void *user, char *err, size_t errlen);
 
 /* parts.extracted_path of one part (store opened for writing). */
 void sift_store_set_extracted(struct sift_store *st, int64_t message_id, size_t part_seq,

@@ -46,6 +46,8 @@ struct sift_wire {
     uint8_t scratch[IP_MAXLEN + 1];
     struct frag_dg *frags[FRAG_SLOTS];
     uint8_t dgram[IP_MAXLEN + 1];   /* the last datagram sift_wire_defrag completed */
+    sift_wire_keep_fn keep;         /* sift_wire_set_filter, or NULL */
+    void *keep_user;
 };
 
 /* ---- the one bounds-checked access primitive ------------------------------ */
@@ -138,6 +140,12 @@ void sift_wire_free(struct sift_wire *w)
     free(w);
 }
 
+void sift_wire_set_filter(struct sift_wire *w, sift_wire_keep_fn keep, void *user)
+{
+    w->keep = keep;
+    w->keep_user = user;
+}
+
 const struct sift_wire_stats *sift_wire_stats(const struct sift_wire *w)
 {
     return &w->st;
@@ -176,6 +184,7 @@ static enum sift_wire_verdict verdict(struct sift_wire *w, enum sift_wire_verdic
     case SIFT_WIRE_UNSUPPORTED: w->st.unsupported++; break;
     case SIFT_WIRE_MALFORMED: w->st.malformed++; break;
     case SIFT_WIRE_NOT_TCP: w->st.not_tcp++; break;
+    case SIFT_WIRE_FILTERED: w->st.filtered++; break;
     }
     return v;
 }
@@ -208,6 +217,7 @@ static enum sift_wire_verdict do_ipv4(struct sift_wire *w, struct frame_ctx *c, 
     uint16_t fragw = be16(h + 6);
     int frag = (fragw & 0x3fff) != 0;          /* MF or offset */
     if (h[9] != 6) return verdict(w, SIFT_WIRE_NOT_TCP);
+    if (w->keep && !w->keep(w->keep_user, 4, h + 12, h + 16)) return verdict(w, SIFT_WIRE_FILTERED);
     if (frag) w->st.fragments++;
     if (is_v6map_addr(be32(h + 12)) || is_v6map_addr(be32(h + 16)))
         return verdict(w, SIFT_WIRE_UNSUPPORTED);
@@ -299,6 +309,7 @@ static enum sift_wire_verdict do_ipv6(struct sift_wire *w, struct frame_ctx *c, 
         }
     }
     if (nh != 6) return verdict(w, SIFT_WIRE_NOT_TCP);
+    if (w->keep && !w->keep(w->keep_user, 6, h + 8, h + 24)) return verdict(w, SIFT_WIRE_FILTERED);
     if (frag) {
         w->st.fragments++;
         if (cut) return verdict(w, SIFT_WIRE_MALFORMED);

@@ -13,7 +13,8 @@ enum sift_wire_verdict {
     SIFT_WIRE_NOT_IP,       /* ARP, LLDP, ... */
     SIFT_WIRE_UNSUPPORTED,  /* unknown link type or encapsulation */
     SIFT_WIRE_MALFORMED,    /* too short, bad header length, ... */
-    SIFT_WIRE_NOT_TCP       /* IP but not TCP (UDP, ICMP): not needed by SMTP */
+    SIFT_WIRE_NOT_TCP,      /* IP but not TCP (UDP, ICMP): not needed by SMTP */
+    SIFT_WIRE_FILTERED      /* TCP between addresses the filter does not want */
 };
 
 struct sift_wire_stats {
@@ -21,6 +22,7 @@ struct sift_wire_stats {
     uint64_t vlan_tagged, fragments, bad_ip_csum, bad_tcp_csum, short_frames;
     uint64_t frag_datagrams;    /* datagrams rebuilt from fragments by sift_wire_defrag */
     uint64_t frag_dropped;      /* fragments thrown away: expired, bound hit, malformed */
+    uint64_t filtered;          /* TCP packets left out by sift_wire_set_filter */
 };
 
 struct sift_wire;   /* opaque: holds the IPv6 map and scratch buffers */
@@ -43,6 +45,13 @@ enum sift_wire_verdict sift_wire_normalise(struct sift_wire *w, int dlt,
 int sift_wire_addr_string(const struct sift_wire *w, uint32_t addr_be, char *buf, size_t len);
 
 const struct sift_wire_stats *sift_wire_stats(const struct sift_wire *w);
+
+/* Only TCP between chosen addresses: keep(user, version, src, dst) gets the
+ * real addresses (4 or 16 bytes, as on the wire, before any IPv6 mapping) of
+ * every TCP packet (fragments too) and returns 0 to leave it out
+ * (SIFT_WIRE_FILTERED). keep NULL: no filter (the default). */
+typedef int (*sift_wire_keep_fn)(void *user, int version, const uint8_t *src, const uint8_t *dst);
+void sift_wire_set_filter(struct sift_wire *w, sift_wire_keep_fn keep, void *user);
 
 /* 1 if sift_wire_normalise knows link type dlt (a DLT_ value), else 0: a
  * capture of another link type is refused whole rather than read as noise. */

@@ -119,7 +119,7 @@ expect_eq "query is read-only" 3 "$(q "$tmp/whole.db" "SELECT count(*) FROM mess
 # --- SIGINT: stop, finish open sessions, commit, exit 1; a re-run redoes the file ---
 here=$(cd "$(dirname "$0")" && pwd)
 python3 "$here/make_sessions.py" 10000 "$tmp/many.pcap"
-"$bin" ingest -q -d "$tmp/int.db" "$tmp/many.pcap" &
+"$bin" ingest -q --store-raw -d "$tmp/int.db" "$tmp/many.pcap" &
 pid=$!
 for _ in $(seq 1 600); do   # wait (at most 60 s) until a first batch is committed
     n=$(q "$tmp/int.db" "SELECT count(*) FROM messages" 2>/dev/null || echo 0)
@@ -135,7 +135,7 @@ expect_eq "SIGINT: capture status" interrupted "$(q "$tmp/int.db" "SELECT status
 got=$(q "$tmp/int.db" "SELECT count(*) FROM messages WHERE disposition='accepted'")
 if [ "$got" -gt 0 ] && [ "$got" -lt 10000 ]; then ok; else fail "SIGINT: partial accepted messages: got $got"; fi
 expect_eq "SIGINT: every accepted message whole" 0 "$(q "$tmp/int.db" "SELECT count(*) FROM messages m WHERE disposition='accepted' AND ((SELECT count(*) FROM recipients r WHERE r.message_id=m.id) <> 1 OR (SELECT count(*) FROM parts p WHERE p.message_id=m.id) <> 1 OR (SELECT count(*) FROM message_raw w WHERE w.message_id=m.id) <> 1 OR subject <> 'message '||substr(mail_from, 2, instr(mail_from,'@')-2))")"
-err=$("$bin" ingest -d "$tmp/int.db" "$tmp/many.pcap" 2>&1); rc=$?
+err=$("$bin" ingest --store-raw -d "$tmp/int.db" "$tmp/many.pcap" 2>&1); rc=$?
 expect_eq "re-run after SIGINT exit" 0 $rc
 expect_match "re-run after SIGINT redoes the file" "removed rows of an earlier unfinished ingest" "$err"
 expect_eq "re-run after SIGINT: all messages once" "10000|10000|10000|1" \
@@ -218,23 +218,83 @@ expect_match "no spool: counted at the end" "smtpsift: 1 message over 2 MiB cut:
 expect_eq "no spool: message kept up to 2 MiB, truncated, finding high" "1|accepted|spool_failed|high" \
     "$(q "$tmp/nospool.db" "SELECT m.truncated||'|'||m.disposition||'|'||f.rule||'|'||f.severity FROM messages m JOIN findings f ON f.session_id=m.session_id WHERE f.rule='spool_failed' AND m.size BETWEEN 2000000 AND 2097152")"
 
-# --- --no-raw: an index of the capture; hashes and everything decoded kept, bytes not ---
-"$bin" ingest -q --no-raw -d "$tmp/noraw.db" "$samples"
-"$bin" ingest -q -d "$tmp/raw.db" "$samples"
-expect_eq "--no-raw: no message bytes, same messages, hashes and parts" "0|$(q "$tmp/raw.db" "SELECT count(*)||'|'||total(length(sha256))||'|'||(SELECT count(*) FROM parts) FROM messages")" \
-    "$(q "$tmp/noraw.db" "SELECT (SELECT count(*) FROM message_raw)||'|'||count(*)||'|'||total(length(sha256))||'|'||(SELECT count(*) FROM parts) FROM messages")"
-err=$("$bin" export -d "$tmp/noraw.db" --eml "$tmp/noraw_eml" 2>&1); rc=$?
-expect_eq "--no-raw: export exit 0" 0 $rc
-expect_match "--no-raw: export says why nothing came out" "smtpsift: 0 messages exported .*smtpsift: 88 messages have no stored bytes \(ingested with --no-raw\): not exported" "$(echo $err)"
-err=$("$bin" extract -d "$tmp/noraw.db" "$tmp/noraw_x" 2>&1); rc=$?
-expect_eq "--no-raw: extract exit 0" 0 $rc
-expect_match "--no-raw: extract says why nothing came out" "smtpsift: 88 messages have no stored bytes \(ingested with --no-raw\): nothing extracted from them" "$(echo $err)"
+# --- the capture is the store: message bytes not in the database by default; export and
+# extract read them again from the capture files and check their SHA-256 ---
+"$bin" ingest -q -d "$tmp/ref.db" "$samples"
+"$bin" ingest -q --store-raw -d "$tmp/raw.db" "$samples"
+expect_eq "by reference: no message bytes, same messages, hashes and parts" "0|$(q "$tmp/raw.db" "SELECT count(*)||'|'||total(length(sha256))||'|'||(SELECT count(*) FROM parts) FROM messages")" \
+    "$(q "$tmp/ref.db" "SELECT (SELECT count(*) FROM message_raw)||'|'||count(*)||'|'||total(length(sha256))||'|'||(SELECT count(*) FROM parts) FROM messages")"
+expect_eq "--store-raw: every message with content has its bytes" "88|88" \
+    "$(q "$tmp/raw.db" "SELECT count(*)||'|'||(SELECT count(*) FROM message_raw r JOIN messages m ON m.id=r.message_id AND length(r.data)=m.size) FROM messages WHERE has_content")"
+expect_eq "captures.realpath is the absolute path" "$(cd "$samples" && pwd -P)/basic.pcap" \
+    "$(q "$tmp/ref.db" "SELECT realpath FROM captures WHERE path LIKE '%/basic.pcap'")"
+err=$("$bin" export -d "$tmp/ref.db" --eml "$tmp/ref_eml" --mbox "$tmp/ref.mbox" 2>&1); rc=$?
+expect_eq "by reference: export exit 0" 0 $rc
+expect_match "by reference: export says where the bytes came from" "smtpsift: 88 messages exported \(87 new .eml files in $tmp/ref_eml\) smtpsift: 88 of them read again from their capture files \(SHA-256 checked\)" "$(echo $err)"
+"$bin" export -d "$tmp/raw.db" --eml "$tmp/raw_eml" --mbox "$tmp/raw.mbox" 2>/dev/null
+expect_eq "by reference: the same .eml files as from stored bytes" "87|" \
+    "$(ls "$tmp/ref_eml" | wc -l)|$(diff -r "$tmp/ref_eml" "$tmp/raw_eml")"
+expect_eq "by reference: .eml names are their SHA-256" 0 \
+    "$(cd "$tmp/ref_eml" && for f in *.eml; do [ "$(sha256sum < "$f" | cut -c1-64).eml" = "$f" ] || echo "$f"; done | wc -l)"
+expect_eq "by reference: the same mbox, same order" "$(sha256sum < "$tmp/raw.mbox")" "$(sha256sum < "$tmp/ref.mbox")"
+"$bin" extract -d "$tmp/ref.db" "$tmp/ref_x" 2>/dev/null; rc=$?
+"$bin" extract -d "$tmp/raw.db" "$tmp/raw_x" 2>/dev/null
+expect_eq "by reference: extract, the same attachments" "0|3|" "$rc|$(ls "$tmp/ref_x" | wc -l)|$(diff -r "$tmp/ref_x" "$tmp/raw_x")"
+expect_eq "by reference: extract records the paths" 3 "$(q "$tmp/ref.db" "SELECT count(*) FROM parts WHERE extracted_path IS NOT NULL")"
+# one message: --id (IPv6 session, so the address filter sees IPv6)
+id6=$(q "$tmp/ref.db" "SELECT m.id FROM messages m JOIN sessions s ON s.id=m.session_id WHERE s.ip_version=6 AND m.has_content ORDER BY m.id LIMIT 1")
+sha6=$(q "$tmp/ref.db" "SELECT sha256 FROM messages WHERE id=$id6")
+err=$("$bin" export -d "$tmp/ref.db" --eml "$tmp/one" --id "$id6" 2>&1); rc=$?
+expect_eq "--id: one IPv6 message, byte for byte" "0|$sha6.eml|$sha6" "$rc|$(ls "$tmp/one")|$(sha256sum < "$tmp/one/$sha6.eml" | cut -c1-64)"
+expect_match "--id: one capture file read" "reading 1 capture file again for 1 message" "$err"
+err=$("$bin" export -d "$tmp/ref.db" --eml "$tmp/one" --id 99999 2>&1); rc=$?
+expect_eq "--id unknown: exit 1" 1 $rc
+expect_match "--id unknown: said" "smtpsift: --id 99999: no message with content has that id" "$err"
+expect_eq "--id not a number: exit 2" 2 "$("$bin" export -d "$tmp/ref.db" --eml "$tmp/one" --id x >/dev/null 2>&1; echo $?)"
+# a session spanning two rotated files comes out whole
+"$bin" export -d "$tmp/rot.db" --eml "$tmp/rot_eml" 2>/dev/null; rc=$?
+expect_eq "rotated files: export exit 0, the 3 messages byte for byte" "0|3" \
+    "$rc|$(cd "$tmp/rot_eml" && for f in *.eml; do [ "$(sha256sum < "$f" | cut -c1-64).eml" = "$f" ] && echo "$f"; done | grep -c -F -f <(q "$tmp/whole.db" "SELECT sha256 FROM messages WHERE has_content"))"
+# a message over the spool threshold (3 MiB), rebuilt through the temporary database
+"$bin" ingest -q -d "$tmp/big3.db" "$tmp/big3.pcap"
+mkdir "$tmp/rbtmp"
+TMPDIR="$tmp/rbtmp" "$bin" export -d "$tmp/big3.db" --eml "$tmp/big3_eml" 2>/dev/null; rc=$?
+expect_eq "3 MiB message: rebuilt byte for byte, no temporary file left" "0|$(q "$tmp/big3.db" "SELECT sha256 FROM messages WHERE has_content")|" \
+    "$rc|$(sha256sum "$tmp"/big3_eml/*.eml | cut -c1-64)|$(ls -A "$tmp/rbtmp")"
+# the capture moved: said, exit 1, the rest exported; --pcap-dir finds it
+mkdir -p "$tmp/caps" "$tmp/moved"
+cp "$samples/attachments.pcap" "$samples/multi_txn.pcap" "$tmp/caps/"
+"$bin" ingest -q -d "$tmp/mv.db" "$tmp/caps"
+mv "$tmp/caps/attachments.pcap" "$tmp/moved/"
+err=$("$bin" export -d "$tmp/mv.db" --eml "$tmp/mv_eml" 2>&1); rc=$?
+expect_eq "capture moved: exit 1, the other file's 3 messages exported" "1|3" "$rc|$(ls "$tmp/mv_eml" | wc -l)"
+expect_match "capture moved: said, with the way out" "smtpsift: capture $tmp/caps/attachments.pcap is not there \($tmp/caps/attachments.pcap: No such file or directory\): 1 message from it cannot be had; --pcap-dir DIR looks for it in DIR.*1 message could not be exported" "$(echo $err)"
+err=$("$bin" export -d "$tmp/mv.db" --eml "$tmp/mv_eml" --pcap-dir "$tmp/moved" 2>&1); rc=$?
+expect_eq "capture moved, --pcap-dir: exit 0, all 4" "0|4" "$rc|$(ls "$tmp/mv_eml" | wc -l)"
+# another file under that name: refused by size, or (same size) by the messages' SHA-256
+cp "$samples/basic.pcap" "$tmp/moved/attachments.pcap"
+err=$("$bin" export -d "$tmp/mv.db" --eml "$tmp/mv2" --pcap-dir "$tmp/moved" 2>&1); rc=$?
+expect_eq "other file, other size: exit 1" 1 $rc
+expect_match "other file, other size: said" "$tmp/moved/attachments.pcap has [0-9]+ bytes, the ingested file had $(stat -c %s "$samples/attachments.pcap")" "$err"
+python3 - "$samples/attachments.pcap" "$tmp/moved/attachments.pcap" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+i = d.find(b'Subject:')           # same size, one letter of the message changed
+d[i + 9] ^= 0x20
+open(sys.argv[2], 'wb').write(d)
+PY
+err=$("$bin" export -d "$tmp/mv.db" --eml "$tmp/mv3" --pcap-dir "$tmp/moved" 2>&1); rc=$?
+expect_eq "same size, changed bytes: exit 1, nothing wrong written" "1|3" "$rc|$(ls "$tmp/mv3" | wc -l)"
+expect_match "same size, changed bytes: said" "smtpsift: message [0-9]+ \(SHA-256 [0-9a-f]{64}\) is not in its capture any more: the file changed since it was ingested" "$err"
+err=$("$bin" extract -d "$tmp/mv.db" "$tmp/mv_x" 2>&1); rc=$?
+expect_match "capture moved: extract says what it could not read" "smtpsift: 1 message could not be read \(see above\): nothing extracted from it" "$err"
+expect_eq "capture moved: extract exit 1" 1 $rc
 
 # --- watchdog: a message whose decoding hangs is given up, stored undecoded, the run goes on ---
 # (SIFT_TEST_MIME_HANG: the decoder spins on the message containing that text, as a
 # parser stuck in a loop would; the limit is CPU time of the decoding thread)
 start=$(date +%s)
-err=$(SIFT_TEST_MIME_HANG="multi txn 2 of 3" "$bin" ingest -d "$tmp/hang.db" --mime-timeout 1 "$samples/multi_txn.pcap" 2>&1); rc=$?
+err=$(SIFT_TEST_MIME_HANG="multi txn 2 of 3" "$bin" ingest --store-raw -d "$tmp/hang.db" --mime-timeout 1 "$samples/multi_txn.pcap" 2>&1); rc=$?
 el=$(( $(date +%s) - start ))
 expect_eq "watchdog: exit 0" 0 $rc
 if [ "$el" -lt 30 ]; then ok; else fail "watchdog: run took $el s"; fi
@@ -246,7 +306,7 @@ expect_eq "watchdog: the other messages decoded" "smtpsift multi txn 1 of 3|smtp
     "$(q "$tmp/hang.db" "SELECT group_concat(subject,'|') FROM (SELECT subject FROM messages WHERE subject IS NOT NULL ORDER BY id)")"
 # --- watchdog, every message stuck: 3 decoders given up (one thread), then the rest stored undecoded ---
 start=$(date +%s)
-SIFT_THREADS=1 SIFT_TEST_MIME_HANG="Subject: message" "$bin" ingest -q -d "$tmp/hang3.db" --mime-timeout 1 "$tmp/many.pcap"; rc=$?
+SIFT_THREADS=1 SIFT_TEST_MIME_HANG="Subject: message" "$bin" ingest -q --store-raw -d "$tmp/hang3.db" --mime-timeout 1 "$tmp/many.pcap"; rc=$?
 el=$(( $(date +%s) - start ))
 expect_eq "stuck decoders: exit 0" 0 $rc
 if [ "$el" -lt 60 ]; then ok; else fail "stuck decoders: run took $el s"; fi

@@ -61,7 +61,8 @@ expect_eq "eml files" "2 0" "$n $bad"
 expect_eq "eml names are messages.sha256" "$(q "$db" "SELECT sha256||'.eml' FROM messages ORDER BY sha256")" "$(ls "$tmp/eml")"
 
 # export --mbox: mboxrd quoting; From line with envelope sender and packet time (UTC)
-cp "$db" "$tmp/m.db"
+# (a database that holds the bytes, --store-raw, so that one message can be rewritten)
+"$bin" ingest -q --store-raw -d "$tmp/m.db" "$samples/attachments.pcap" "$samples/basic.pcap"
 sqlite3 "$tmp/m.db" "UPDATE message_raw SET data = CAST('Subject: q' || char(13,10,13,10) || 'From here' || char(10) || '>From there' || char(10) || 'Fromage' || char(10) || 'x' AS BLOB) WHERE message_id = (SELECT max(message_id) FROM message_raw)"
 "$bin" export -d "$tmp/m.db" --mbox "$tmp/out.mbox" 2>/dev/null
 expect_eq "mbox exit" 0 $?

@@ -8,8 +8,11 @@ What is checked, against values computed here independently (hashlib):
   - one accepted message, its exact size and SHA-256, its decoded subject;
   - the attachment part: file name, decoded size, MD5, SHA-1, SHA-256;
   - the finding message_spooled;
-  - message_raw holds the first 256 MiB, message_raw_more the rest in order;
-  - export --eml writes <sha256>.eml with the same SHA-256;
+  - ingested with --store-raw, message_raw holds the first 256 MiB,
+    message_raw_more the rest in order; export --eml writes <sha256>.eml with
+    the same SHA-256;
+  - the 24 MiB message ingested by default (bytes not in the database) is
+    exported byte for byte, read again from its capture;
   - nothing is left in TMPDIR;
   - peak RSS of the ingest is within 64 MiB of the peak RSS of ingesting the
     same kind of message of 24 MiB (past the 2 MiB spool threshold too)
@@ -127,9 +130,9 @@ def make(path, size_mib, seed):
             "att_len": att_len, "att": [h.hexdigest() for h in h_att]}
 
 
-def ingest(smtpsift, db, cap, tmpdir):
+def ingest(smtpsift, db, cap, tmpdir, *opts):
     env = dict(os.environ, TMPDIR=tmpdir)
-    proc = subprocess.Popen([smtpsift, "ingest", "-q", "-d", db, cap], env=env,
+    proc = subprocess.Popen([smtpsift, "ingest", "-q", *opts, "-d", db, cap], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, ru = os.wait4(proc.pid, 0)
     out, err = proc.stdout.read(), proc.stderr.read()
@@ -139,6 +142,15 @@ def ingest(smtpsift, db, cap, tmpdir):
 
 
 fails = 0
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            for b in iter(lambda: f.read(1 << 20), b""):
+                h.update(b)
+    return h.hexdigest()
 
 
 def check(what, want, got):
@@ -159,12 +171,23 @@ def main():
     try:
         tmpdir = os.path.join(work, "tmp")
         os.mkdir(tmpdir)
-        make(os.path.join(work, "small.pcap"), 24, 2)
+        small = make(os.path.join(work, "small.pcap"), 24, 2)
         rc, rss_small, err = ingest(smtpsift, os.path.join(work, "small.db"), os.path.join(work, "small.pcap"), tmpdir)
         check("24 MiB message: exit code (%s)" % err.strip(), 0, rc)
+        # By default the capture is the store: export reads the spooled message
+        # back out of the capture (through a temporary database) byte for byte.
+        eml = os.path.join(work, "eml_small")
+        r = subprocess.run([smtpsift, "export", "-d", os.path.join(work, "small.db"), "--eml", eml],
+                           capture_output=True, text=True, env=dict(os.environ, TMPDIR=tmpdir))
+        check("24 MiB message, not stored: export exit code (%s)" % r.stderr.strip(), 0, r.returncode)
+        check("24 MiB message, not stored: rebuilt from the capture",
+              "1 of them read again from their capture files (SHA-256 checked)" in r.stderr, True)
+        check("24 MiB message, not stored: the .eml is the message byte for byte", small["sha256"],
+              sha256_file(os.path.join(eml, small["sha256"] + ".eml")))
+        check("24 MiB message: no temporary file left", [], os.listdir(tmpdir))
         big = make(os.path.join(work, "big.pcap"), size_mib, 1)
         db = os.path.join(work, "big.db")
-        rc, rss_big, err = ingest(smtpsift, db, os.path.join(work, "big.pcap"), tmpdir)
+        rc, rss_big, err = ingest(smtpsift, db, os.path.join(work, "big.pcap"), tmpdir, "--store-raw")
         check("%d MiB message: exit code (%s)" % (size_mib, err.strip()), 0, rc)
         con = sqlite3.connect(db)
         one = lambda sql: con.execute(sql).fetchall()
@@ -187,13 +210,8 @@ def main():
         r = subprocess.run([smtpsift, "export", "-d", db, "--eml", eml], capture_output=True, text=True,
                            env=dict(os.environ, TMPDIR=tmpdir))
         check("export exit code (%s)" % r.stderr.strip(), 0, r.returncode)
-        path = os.path.join(eml, big["sha256"] + ".eml")
-        h = hashlib.sha256()
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                for b in iter(lambda: f.read(1 << 20), b""):
-                    h.update(b)
-        check("exported .eml is the message byte for byte", big["sha256"], h.hexdigest())
+        check("exported .eml is the message byte for byte", big["sha256"],
+              sha256_file(os.path.join(eml, big["sha256"] + ".eml")))
         check("no temporary file left", [], os.listdir(tmpdir))
         print("# peak RSS: %d MiB message %d KiB, 24 MiB message %d KiB" % (size_mib, rss_big, rss_small))
         if sanitized:

@@ -130,7 +130,7 @@ def first_diff(a, b):
 
 
 def ingest(db, cap):
-    return subprocess.run([BIN, "ingest", "-d", db, cap], stdout=subprocess.PIPE,
+    return subprocess.run([BIN, "ingest", "--store-raw", "-d", db, cap], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, env=ENV)
 
 
@@ -149,14 +149,14 @@ def kill_after_commit(db, cap, n):
     fault injection, SIFT_TEST_KILL_AFTER_COMMIT): the moment a batch boundary
     inside a message would show. Returns the exit status."""
     env = dict(ENV, SIFT_TEST_KILL_AFTER_COMMIT=str(n))
-    return subprocess.run([BIN, "ingest", "-q", "-d", db, cap], stdout=subprocess.DEVNULL,
+    return subprocess.run([BIN, "ingest", "-q", "--store-raw", "-d", db, cap], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, env=env).returncode
 
 
 def kill_after(db, cap, delay):
     """Starts an ingest and SIGKILLs it after `delay` seconds. Returns True if
     it was still running then."""
-    p = subprocess.Popen([BIN, "ingest", "-q", "-d", db, cap], stdout=subprocess.DEVNULL,
+    p = subprocess.Popen([BIN, "ingest", "-q", "--store-raw", "-d", db, cap], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, env=ENV)
     try:
         p.wait(timeout=delay)

@@ -38,7 +38,7 @@ WHOLE="SELECT count(*) FROM messages m WHERE (m.has_content AND (SELECT count(*)
 python3 "$here/../cli/make_sessions.py" 5000 "$tmp/many.pcap"
 
 # --- SIGTERM: like SIGINT, finish open sessions, commit, exit 1 ---
-"$bin" ingest -d "$tmp/term.db" "$tmp/many.pcap" 2>"$tmp/term.err" &
+"$bin" ingest --store-raw -d "$tmp/term.db" "$tmp/many.pcap" 2>"$tmp/term.err" &
 pid=$!
 for _ in $(seq 1 600); do
     n=$(q "$tmp/term.db" "SELECT count(*) FROM messages" 2>/dev/null || echo 0)
@@ -55,14 +55,14 @@ expect_eq "SIGTERM: statuses" "interrupted|interrupted" \
 got=$(q "$tmp/term.db" "SELECT count(*) FROM messages WHERE disposition='accepted'")
 if [ "$got" -gt 0 ] && [ "$got" -lt 5000 ]; then ok; else fail "SIGTERM: partial messages: got $got"; fi
 expect_eq "SIGTERM: every message whole" 0 "$(q "$tmp/term.db" "$WHOLE")"
-err=$("$bin" ingest -d "$tmp/term.db" "$tmp/many.pcap" 2>&1); rc=$?
+err=$("$bin" ingest --store-raw -d "$tmp/term.db" "$tmp/many.pcap" 2>&1); rc=$?
 expect_eq "re-run after SIGTERM exit" 0 $rc
 expect_match "re-run after SIGTERM redoes the file" "removed rows of an earlier unfinished ingest" "$err"
 expect_eq "re-run after SIGTERM: all messages once" "5000|5000|1|complete" \
     "$(q "$tmp/term.db" "SELECT (SELECT count(*) FROM messages)||'|'||(SELECT count(DISTINCT subject) FROM messages)||'|'||(SELECT count(*) FROM captures)||'|'||(SELECT status FROM captures)")"
 
 # --- full disk: a file size limit (SIGXFSZ ignored, write() fails with EFBIG) ---
-err=$(ulimit -f 8000; "$bin" ingest -q -d "$tmp/full.db" "$tmp/many.pcap" 2>&1); rc=$?
+err=$(ulimit -f 8000; "$bin" ingest -q --store-raw -d "$tmp/full.db" "$tmp/many.pcap" 2>&1); rc=$?
 expect_eq "file size limit exit" 1 $rc
 expect_eq "file size limit message" \
     "smtpsift: $tmp/full.db: database error: disk I/O error (a write failed: disk full or file size limit reached?)" "$err"
@@ -72,7 +72,7 @@ expect_eq "file size limit: statuses" "failed|failed|database error: disk I/O er
 got=$(q "$tmp/full.db" "SELECT count(*) FROM messages")
 if [ "$got" -gt 0 ] && [ "$got" -lt 5000 ]; then ok; else fail "file size limit: batches before the limit kept: got $got"; fi
 expect_eq "file size limit: every message whole" 0 "$(q "$tmp/full.db" "$WHOLE")"
-err=$("$bin" ingest -d "$tmp/full.db" "$tmp/many.pcap" 2>&1); rc=$?
+err=$("$bin" ingest --store-raw -d "$tmp/full.db" "$tmp/many.pcap" 2>&1); rc=$?
 expect_eq "re-run with space exit" 0 $rc
 expect_match "re-run with space redoes the file" "removed rows of an earlier unfinished ingest" "$err"
 expect_eq "re-run with space: all messages once" "5000|5000|1" \
@@ -80,7 +80,7 @@ expect_eq "re-run with space: all messages once" "5000|5000|1" \
 
 # A really full file system: a 6 MB tmpfs in a private mount namespace (root).
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$tmp/mnt" && unshare -m true 2>/dev/null; then
-    err=$(unshare -m sh -c 'mount -t tmpfs -o size=6m tmpfs "$1" && cd "$1" && "$2" ingest -q -d full.db "$3"; rc=$?
+    err=$(unshare -m sh -c 'mount -t tmpfs -o size=6m tmpfs "$1" && cd "$1" && "$2" ingest -q --store-raw -d full.db "$3"; rc=$?
           python3 -c "import sqlite3, sys; c = sqlite3.connect(\"full.db\"); print(c.execute(\"PRAGMA integrity_check\").fetchone()[0], c.execute(\"SELECT count(*) FROM messages\").fetchone()[0], c.execute(\"SELECT status FROM ingests\").fetchone()[0])" >&2
           exit $rc' sh "$tmp/mnt" "$bin" "$tmp/many.pcap" 2>&1); rc=$?
     expect_eq "tmpfs full exit" 1 $rc
@@ -215,7 +215,7 @@ expect_eq "eml files: 400, all 0600" "400 0" \
     "$(find "$tmp/priv/eml" -type f | wc -l) $(find "$tmp/priv/eml" -type f ! -perm 600 | wc -l)"
 # The journal (-journal during a file ingest, -wal/-shm otherwise) exists while a run is
 # going: look at the files mid-run (SIGKILL keeps them).
-(umask 000; SIFT_TEST_KILL_AFTER_COMMIT=2 exec "$bin" ingest -q -d "$tmp/priv/k.db" "$tmp/many.pcap") 2>/dev/null
+(umask 000; SIFT_TEST_KILL_AFTER_COMMIT=2 exec "$bin" ingest -q --store-raw -d "$tmp/priv/k.db" "$tmp/many.pcap") 2>/dev/null
 expect_eq "db and its journal files mid-run (umask 000): all 0600" "600 0" \
     "$(stat -c %a "$tmp/priv/k.db") $(find "$tmp/priv" -name 'k.db?*' ! -perm 600 | wc -l)"
 (umask 000; "$bin" query -d "$tmp/priv/k.db" "SELECT 1" >/dev/null 2>&1)   # a reader rolls a hot journal back

@@ -72,7 +72,7 @@ with tempfile.TemporaryDirectory() as tmp:
     db = os.path.join(tmp, "odd.db")
     ref = os.path.join(tmp, "ref.db")
     env = dict(os.environ, G_SLICE="always-malloc")
-    r = subprocess.run([BIN, "ingest", "-q", "-d", db, "--extract", os.path.join(tmp, "x"), cap],
+    r = subprocess.run([BIN, "ingest", "-q", "--store-raw", "-d", db, "--extract", os.path.join(tmp, "x"), cap],
                        stderr=subprocess.PIPE, text=True, env=env)
     check("ingest exit", 0, r.returncode)
     check("ingest stderr", "", r.stderr)

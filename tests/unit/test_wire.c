@@ -429,6 +429,56 @@ static void test_tso_and_snaplen(void **state)
     sift_wire_free(w);
 }
 
+/* sift_wire_set_filter: only TCP between the wanted addresses (either way
+ * round), IPv4 and IPv6 alike, the real IPv6 addresses handed to the filter;
+ * the rest counted as filtered; no filter again lets everything through. */
+struct keep_one {
+    int version;
+    uint8_t a[16], b[16];
+    unsigned calls;
+};
+
+static int keep_pair(void *user, int version, const uint8_t *src, const uint8_t *dst)
+{
+    struct keep_one *k = user;
+    size_t n = version == 4 ? 4 : 16;
+    k->calls++;
+    return version == k->version && ((!memcmp(src, k->a, n) && !memcmp(dst, k->b, n)) ||
+                                      (!memcmp(src, k->b, n) && !memcmp(dst, k->a, n)));
+}
+
+static void test_filter(void **state)
+{
+    (void)state;
+    struct sift_wire *w = sift_wire_new();
+    struct out o;
+    uint8_t f4[200], f6[200];
+    size_t n4 = ip4_tcp(f4, 0x0a000001, 0x0a000002, 40000, 25, "EHLO x\r\n");
+    size_t n4o = 0;
+    uint8_t other[200];
+    n4o = ip4_tcp(other, 0x0a000001, 0x0a000003, 40001, 25, "EHLO y\r\n");
+    size_t tl = tcp_seg(f6 + 40, 40000, 25, 1000, 2000, 0x18, "MAIL\r\n");
+    ip6_hdr(f6, V6A, V6B, tl, 6);
+    tcp6_csum(f6, f6 + 40, tl);
+
+    struct keep_one k = { .version = 4, .a = { 10, 0, 0, 2 }, .b = { 10, 0, 0, 1 } };
+    sift_wire_set_filter(w, keep_pair, &k);
+    assert_int_equal(run(w, 12, f4, n4, &o), SIFT_WIRE_IPV4);        /* DLT_RAW; reversed pair */
+    assert_int_equal(run(w, 12, other, n4o, &o), SIFT_WIRE_FILTERED);
+    assert_int_equal(run(w, 12, f6, 40 + tl, &o), SIFT_WIRE_FILTERED);
+    k.version = 6;
+    memcpy(k.a, V6B, 16);
+    memcpy(k.b, V6A, 16);
+    assert_int_equal(run(w, 12, f6, 40 + tl, &o), SIFT_WIRE_IPV4);   /* the IPv6 addresses, not 240/4 */
+    assert_int_equal(run(w, 12, f4, n4, &o), SIFT_WIRE_FILTERED);
+    assert_int_equal(k.calls, 5);
+    assert_int_equal(sift_wire_stats(w)->filtered, 3);
+    sift_wire_set_filter(w, NULL, NULL);
+    assert_int_equal(run(w, 12, other, n4o, &o), SIFT_WIRE_IPV4);
+    assert_int_equal(sift_wire_stats(w)->filtered, 3);
+    sift_wire_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_truncated_headers),
         cmocka_unit_test(test_bad_checksums_counted),
         cmocka_unit_test(test_tso_and_snaplen),
+        cmocka_unit_test(test_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
