@@ -69,9 +69,24 @@ static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (ui
 
 /* ---- checksums ------------------------------------------------------------ */
 
+/* Adds p[0..n) as big-endian 16-bit words to sum (RFC 1071; n < 2^20). Eight
+ * bytes at a time: the one's complement sum of native 32-bit pieces folds to
+ * that of the 16-bit words, in native byte order (RFC 1071 2(B)), swapped
+ * back on a little-endian host. */
 static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
 {
-    while (n > 1) { sum += be16(p); p += 2; n -= 2; }
+    uint64_t acc = 0;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        acc += (v & 0xffffffffu) + (v >> 32);
+    }
+    while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    acc = ((acc & 0xff) << 8) | (acc >> 8);
+#endif
+    sum += (uint32_t)acc;
+    for (; n > 1; p += 2, n -= 2) sum += be16(p);
     if (n) sum += (uint32_t)p[0] << 8;
     return sum;
 }
