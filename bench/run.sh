@@ -92,3 +92,16 @@ echo "smtpsift check: $(tr '\n' ' ' <"$tmp/sift.check")"
 if [ -s "$tmp/sift.mismatch" ]; then head -10 "$tmp/sift.mismatch"; fi
 echo "queries (median of 5):"
 python3 "$here/check.py" queries "$tmp/sift.db" "$truth" | sed 's/^/  /'
+
+# The capture is the store: message bytes are read again from the capture on export.
+# One message (--id, the address-filtered pass), then all of them; every .eml must be named
+# by its own SHA-256 and there must be one per message with content.
+one=$("$build/smtpsift" query --csv -d "$tmp/sift.db" \
+      "SELECT id FROM messages WHERE has_content ORDER BY size DESC LIMIT 1 OFFSET 100" | tail -n +2 | tr -d '\r')
+measure export_one "$build/smtpsift" export -d "$tmp/sift.db" --eml "$tmp/eml_one" --id "$one"
+measure export_all "$build/smtpsift" export -d "$tmp/sift.db" --eml "$tmp/eml_all"
+want=$("$build/smtpsift" query --csv -d "$tmp/sift.db" "SELECT count(DISTINCT sha256) FROM messages WHERE has_content" \
+       | tail -n +2 | tr -d '\r')
+good=$(cd "$tmp/eml_all" && for f in *.eml; do sha256sum "$f"; done | awk '{ if ($1 ".eml" == $2) n++ } END { print n + 0 }')
+echo "export: one message (id $one) ${wall[export_one]} s, ${rss[export_one]} MB; all ${wall[export_all]} s," \
+     "${rss[export_all]} MB: $good of $want distinct messages written, each named by its SHA-256"

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,17 @@
 #include <unistd.h>
 
 enum { FILTER_MAX_PAIRS = 64 };   /* more sessions than this: read everything (one pass) */
+
+/* Ctrl-C / SIGTERM while a capture is read again: the pipeline stops, the
+ * temporary database (which holds message bytes) is removed, export stops. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_signal = 1;
+    sift_ingest_interrupt();
+}
 
 struct want {
     int64_t id;
@@ -196,6 +208,7 @@ struct pass {
     void *user;
     size_t delivered;
     int stop;
+    int read_failed;           /* the pipeline said something about a file (on stderr) */
 };
 
 static int keep_pair(void *user, int version, const uint8_t *src, const uint8_t *dst)
@@ -278,8 +291,7 @@ static int run_pass(struct pass *p, const char *const *files, size_t n_files, in
         .command_line = "(rebuild)", .rebuild = 1,
         .keep = filtered ? keep_pair : NULL, .keep_user = filtered ? p : NULL,
     };
-    int rc = sift_ingest_run(&io);   /* unreadable files: said on stderr by the pipeline */
-    (void)rc;
+    if (sift_ingest_run(&io) != 0) p->read_failed = 1;   /* what: said on stderr by the pipeline */
     struct sift_store *tst;
     int r = 0;
     if (sift_store_open(path, &tst, err, errlen) != SIFT_OK) {
@@ -289,6 +301,10 @@ static int run_pass(struct pass *p, const char *const *files, size_t n_files, in
         sift_store_close(tst);
     }
     unlink_db(path);
+    if (stop_signal) {
+        snprintf(err, errlen, "interrupted");
+        return -1;
+    }
     return r;
 }
 
@@ -381,8 +397,12 @@ static enum sift_status rebuild_run(struct sift_store *st, struct want *w, size_
     for (size_t k = 0; k < p.n_pending && r == SIFT_OK && !p.stop; k++) {
         struct want *x = p.pending[k];
         if (x->done) continue;
-        fprintf(stderr, "smtpsift: message %lld (SHA-256 %s) is not in its capture any more: the file"
-                " changed since it was ingested\n", (long long)x->id, x->sha);
+        if (p.read_failed)
+            fprintf(stderr, "smtpsift: message %lld (SHA-256 %s) could not be read again from its capture"
+                    " (see above)\n", (long long)x->id, x->sha);
+        else
+            fprintf(stderr, "smtpsift: message %lld (SHA-256 %s) is not in its capture any more: the file"
+                    " changed since it was ingested\n", (long long)x->id, x->sha);
         x->done = 1;
         cnt->missing++;
     }
@@ -435,6 +455,12 @@ enum sift_status sift_each_message_bytes(struct sift_store *st, const struct sif
         /* Held across the runs: GMime cannot be started again once shut down,
          * and each run's own init/shutdown then only counts. */
         sift_mime_init();
+        struct sigaction sa, old_int, old_term;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
         qsort(w.v, w.n, sizeof *w.v, by_ingest_id);
         int stopped = 0;
         for (size_t i = 0; i < w.n && r == SIFT_OK && !stopped;) {
@@ -443,6 +469,8 @@ enum sift_status sift_each_message_bytes(struct sift_store *st, const struct sif
             r = rebuild_run(st, &w.v[i], j - i, o, fn, user, &cnt, &stopped, err, errlen);
             i = j;
         }
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
         sift_mime_shutdown();
     }
     for (size_t i = 0; i < only.n && r == SIFT_OK; i++)

@@ -261,6 +261,18 @@ mkdir "$tmp/rbtmp"
 TMPDIR="$tmp/rbtmp" "$bin" export -d "$tmp/big3.db" --eml "$tmp/big3_eml" 2>/dev/null; rc=$?
 expect_eq "3 MiB message: rebuilt byte for byte, no temporary file left" "0|$(q "$tmp/big3.db" "SELECT sha256 FROM messages WHERE has_content")|" \
     "$rc|$(sha256sum "$tmp"/big3_eml/*.eml | cut -c1-64)|$(ls -A "$tmp/rbtmp")"
+# Ctrl-C while captures are read again: exit 1, said, the temporary database (message bytes) gone
+"$bin" ingest -q -d "$tmp/many_ref.db" "$tmp/many.pcap"
+mkdir "$tmp/inttmp"
+TMPDIR="$tmp/inttmp" "$bin" export -d "$tmp/many_ref.db" --eml "$tmp/many_eml" 2>"$tmp/int_export.err" &
+pid=$!
+for _ in $(seq 100); do ls "$tmp/inttmp" 2>/dev/null | grep -q rebuild && break; sleep 0.05; done
+sleep 0.3
+kill -INT $pid
+wait $pid; rc=$?
+expect_eq "export interrupted: exit 1, no temporary database left" "1|" "$rc|$(ls -A "$tmp/inttmp")"
+expect_match "export interrupted: said" "interrupted" "$(cat "$tmp/int_export.err")"
+
 # the capture moved: said, exit 1, the rest exported; --pcap-dir finds it
 mkdir -p "$tmp/caps" "$tmp/moved"
 cp "$samples/attachments.pcap" "$samples/multi_txn.pcap" "$tmp/caps/"
