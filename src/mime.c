@@ -517,32 +517,44 @@ static const uint8_t b64p1[256] = {
 };
 #define B64RANK(c) ((uint32_t)(uint8_t)(b64p1[(c)] - 1))
 
-/* g_base64_decode_step with a fast path giving the same bytes: while GLib's
+/* g_base64_decode_step with a fast path giving the same bytes. While GLib's
  * state is between quads (state 0), whole quads of four alphabet characters
  * (no '=', nothing to skip inside) decode to their three bytes whatever came
  * before (GLib's save then only matters for its low 24 bits, which the next
- * quad replaces), and CR/LF between quads are skipped as GLib skips them. At
- * the first other case the rest goes to GLib, which keeps every edge case
- * (inner padding, junk characters, quads split across lines or reads). */
+ * quad replaces), and CR/LF between quads are skipped as GLib skips them.
+ * Anything else (a quad split by a line end or by the end of a read, inner
+ * '=' padding, junk characters, a quad left pending by the previous call) goes
+ * to GLib one byte at a time until its state is back between quads (0; a
+ * negative state is a pending '=', not 0), and then the fast path resumes.
+ * GLib's decoder gives the same bytes for any split of its input, so feeding
+ * it byte by byte changes nothing; every round consumes at least one byte. */
 static gsize b64_decode_step(const guchar *in, gsize len, guchar *out, gint *state, guint *save)
 {
     const guchar *p = in, *end = in + len;
     guchar *o = out;
-    if (*state == 0) {
-        while (end - p >= 4) {
-            if (*p == '\r' || *p == '\n') { p++; continue; }
-            uint32_t a = B64RANK(p[0]), b = B64RANK(p[1]), c = B64RANK(p[2]), d = B64RANK(p[3]);
-            if ((a | b | c | d) & 0x80) break;
-            uint32_t v = a << 18 | b << 12 | c << 6 | d;
-            o[0] = (guchar)(v >> 16);
-            o[1] = (guchar)(v >> 8);
-            o[2] = (guchar)v;
-            o += 3;
-            p += 4;
-            *save = v;
+    while (p < end) {
+        if (*state == 0) {
+            while (end - p >= 4) {
+                if (*p == '\r' || *p == '\n') { p++; continue; }
+                uint32_t a = B64RANK(p[0]), b = B64RANK(p[1]), c = B64RANK(p[2]), d = B64RANK(p[3]);
+                if ((a | b | c | d) & 0x80) break;
+                uint32_t v = a << 18 | b << 12 | c << 6 | d;
+                o[0] = (guchar)(v >> 16);
+                o[1] = (guchar)(v >> 8);
+                o[2] = (guchar)v;
+                o += 3;
+                p += 4;
+                *save = v;
+            }
+            if (p == end) break;
         }
+        /* slow path: at least one byte, then on until GLib is between quads */
+        do {
+            o += g_base64_decode_step((const gchar *)p, 1, o, state, save);
+            p++;
+        } while (p < end && *state != 0);
     }
-    return (gsize)(o - out) + g_base64_decode_step((const gchar *)p, (gsize)(end - p), o, state, save);
+    return (gsize)(o - out);
 }
 
 /* Streams a leaf's decoded content into sink. base64 is decoded here

@@ -590,8 +590,99 @@ static void test_sha256_hex(void **state)
     assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+static void write_file(const char *path, const uint8_t *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* sift_hash_file (hash.c: 1 MiB reads) gives the SHA-256 and size of the
+ * bytes: sizes around the page and block sizes, an empty file, a pipe and a
+ * procfs file (size 0 in stat, not empty); it stops when cancelled; a missing
+ * file is an error. */
+static void test_hash_file(void **state)
+{
+    (void)state;
+    enum { MIB = 1 << 20 };
+    static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 3, 8 * MIB + 1,
+                                    16 * MIB + 12345 };
+    const size_t max = 17 * MIB;
+    uint8_t *data = malloc(max);
+    assert_non_null(data);
+    unsigned seed = 99;
+    for (size_t i = 0; i < max; i++) data[i] = (uint8_t)(rand_r(&seed) >> 7);
+    char path[] = "/tmp/sift-test-hash-XXXXXX";
+    int tfd = mkstemp(path);
+    assert_true(tfd >= 0);
+    close(tfd);
+    char want[65], got[65], err[256] = "";
+    uint64_t size;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        write_file(path, data, sizes[k]);
+        sift_hash_sha256_hex(data, sizes[k], want);
+        size = 12345678;
+        assert_int_equal(sift_hash_file(path, got, &size, err, sizeof err), SIFT_OK);
+        assert_string_equal(got, want);
+        assert_int_equal(size, sizes[k]);
+    }
+    /* cancelled (checked after each MiB read; the file is over 16 MiB) */
+    volatile int cancel = 1;
+    assert_int_equal(sift_hash_file_cancel(path, got, &size, &cancel, err, sizeof err), SIFT_ERR_INTERRUPTED);
+    assert_string_equal(err, "interrupted");
+    unlink(path);
+    assert_int_equal(sift_hash_file(path, got, &size, err, sizeof err), SIFT_ERR_IO);
+    assert_non_null(strstr(err, "cannot open"));
+    /* a pipe (not a regular file: read to its end); fits in the pipe's buffer */
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    assert_int_equal(write(pfd[1], data, 5000), 5000);
+    close(pfd[1]);
+    char ppath[64];
+    snprintf(ppath, sizeof ppath, "/proc/self/fd/%d", pfd[0]);
+    sift_hash_sha256_hex(data, 5000, want);
+    assert_int_equal(sift_hash_file(ppath, got, &size, err, sizeof err), SIFT_OK);
+    assert_string_equal(got, want);
+    assert_int_equal(size, 5000);
+    close(pfd[0]);
+    /* procfs: st_size 0, yet there are bytes to read */
+    assert_int_equal(sift_hash_file("/proc/self/cmdline", got, &size, err, sizeof err), SIFT_OK);
+    assert_true(size > 0);
+    free(data);
+}
+
 static int setup(void **state) { (void)state; sift_mime_init(); return 0; }
 static int teardown(void **state) { (void)state; sift_mime_shutdown(); return 0; }
+
+/* Decodes body as the base64 content of a one-part message through
+ * sift_mime_parse and checks that size and SHA-256 are those of GLib's
+ * g_base64_decode_step over the whole body at once (the reference). */
+static void check_b64_same_as_glib(const char *body, size_t n, const char *what)
+{
+    guchar *dec = malloc(n + 16);
+    assert_non_null(dec);
+    gint st = 0;
+    guint sv = 0;
+    gsize m = g_base64_decode_step(body, n, dec, &st, &sv);
+    char want[65];
+    sift_hash_sha256_hex(dec, m, want);
+    const char *hdr = "Subject: b64\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+                      "Content-Transfer-Encoding: base64\r\n\r\n";
+    size_t hl = strlen(hdr);
+    uint8_t *msg = malloc(hl + n);
+    assert_non_null(msg);
+    memcpy(msg, hdr, hl);
+    memcpy(msg + hl, body, n);
+    struct sift_mime_summary *sum = sift_mime_parse(msg, hl + n, NULL, NULL);
+    assert_int_equal(sum->n_parts, 1);
+    if (strcmp(sum->parts[0].sha256, want) != 0 || sum->parts[0].size != m)
+        fail_msg("%s (%zu bytes): decoded %llu bytes %s, GLib %zu bytes %s", what, n,
+                 (unsigned long long)sum->parts[0].size, sum->parts[0].sha256, (size_t)m, want);
+    sift_mime_free(sum);
+    free(msg);
+    free(dec);
+}
 
 /* base64 bodies decode to exactly what GLib's g_base64_decode_step gives over
  * the whole body (mime.c has a fast path for clean quads that must not change
@@ -632,29 +723,100 @@ static void test_base64_fast_path_same_as_glib(void **state)
             col++;
         }
         body[n] = '\0';
-        /* expected: GLib over the whole body at once */
-        guchar *dec = malloc(n + 16);
-        gint st = 0;
-        guint sv = 0;
-        gsize m = g_base64_decode_step(body, n, dec, &st, &sv);
-        char want[65];
-        sift_hash_sha256_hex(dec, m, want);
-        const char *hdr = "Subject: b64\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
-                          "Content-Transfer-Encoding: base64\r\n\r\n";
-        size_t hl = strlen(hdr);
-        uint8_t *msg = malloc(hl + n);
-        memcpy(msg, hdr, hl);
-        memcpy(msg + hl, body, n);
-        struct sift_mime_summary *sum = sift_mime_parse(msg, hl + n, NULL, NULL);
-        assert_int_equal(sum->n_parts, 1);
-        if (strcmp(sum->parts[0].sha256, want) != 0 || sum->parts[0].size != m)
-            fail_msg("round %d (kind %d, %zu bytes): decoded %llu bytes %s, GLib %zu bytes %s", round, kind, n,
-                     (unsigned long long)sum->parts[0].size, sum->parts[0].sha256, (size_t)m, want);
-        sift_mime_free(sum);
-        free(msg);
-        free(dec);
+        char what[64];
+        snprintf(what, sizeof what, "round %d (kind %d)", round, kind);
+        check_b64_same_as_glib(body, n, what);
         free(body);
     }
+}
+
+/* Characters GLib's base64 decoder counts (the alphabet and '='); it skips
+ * every other byte. Written out here, not taken from mime.c. */
+static int b64_counted(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/' || c == '=';
+}
+
+/* The same, with the 64 KiB reads of mime.c's decode_leaf (READ below, kept
+ * equal to its IN) ending at every place in a quad: lines of 61, 73, 75, 76
+ * and 77 characters ended by CRLF, LF alone or CR alone, the first line
+ * followed by 0-7 spaces (skipped by the decoder) so that each read boundary
+ * falls after 0, 1, 2 or 3 characters of its quad, and around each boundary the quad it cuts
+ * given '=' padding ("xx==", "x===", "====", "xx=x": GLib's state is then
+ * negative at the boundary) or junk bytes on both sides of it. The test checks
+ * that it really reached every GLib state (-3..3) at a read boundary. */
+static void test_base64_read_boundaries_same_as_glib(void **state)
+{
+    (void)state;
+    enum { READ = 64 * 1024, NB = 2 };                 /* NB boundaries per body */
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const size_t lines[] = { 61, 73, 75, 76, 77 };
+    static const char *const eols[] = { "\r\n", "\n", "\r" };
+    /* variants: 0 clean; 1-4 '=' at these quad positions (bit j = position j); 5 junk */
+    static const unsigned pads[] = { 0, 0xc, 0xe, 0xf, 0x4, 0 };
+    const size_t n = NB * READ + 997;
+    char *body = malloc(n);
+    size_t *pos = malloc(n * sizeof *pos);
+    guchar *scratch = malloc(READ);
+    assert_non_null(body);
+    assert_non_null(pos);
+    assert_non_null(scratch);
+    unsigned seed = 777, states_seen = 0;
+    for (size_t li = 0; li < sizeof lines / sizeof lines[0]; li++)
+        for (size_t ei = 0; ei < sizeof eols / sizeof eols[0]; ei++) {
+            unsigned phases_seen = 0;
+            /* 4 spaces or more until the first boundary has met every place in a quad
+             * (a space more can also push a line end past the boundary) */
+            for (size_t skip = 0; skip < 8 && (skip < 4 || phases_seen != 0xf); skip++)
+                for (size_t v = 0; v < sizeof pads / sizeof pads[0]; v++) {
+                    size_t col = 0, first = 1;
+                    const char *eol = eols[ei];
+                    for (size_t i = 0; i < n;) {
+                        if (col == lines[li]) {
+                            for (size_t k = 0; first && k < skip; k++) body[i++] = ' ';
+                            for (size_t k = 0; eol[k] && i < n; k++) body[i++] = eol[k];
+                            col = 0;
+                            first = 0;
+                            continue;
+                        }
+                        body[i++] = alpha[rand_r(&seed) % 64];
+                        col++;
+                    }
+                    size_t np = 0;
+                    for (size_t i = 0; i < n; i++)
+                        if (b64_counted((unsigned char)body[i])) pos[np++] = i;
+                    for (size_t bi = 1; bi <= NB; bi++) {
+                        size_t at = bi * READ, k = 0;   /* k: counted characters before the boundary */
+                        while (k < np && pos[k] < at) k++;
+                        if (bi == 1) phases_seen |= 1u << (k % 4);
+                        size_t q = k - k % 4;           /* the quad the boundary cuts (or starts) */
+                        for (unsigned j = 0; j < 4 && q + j < np; j++)
+                            if (pads[v] >> j & 1) body[pos[q + j]] = '=';
+                        if (v == 5) {
+                            body[at - 1] = ' ';
+                            body[at] = (char)0xe9;
+                        }
+                    }
+                    /* GLib's state at each boundary, read by read as decode_leaf reads */
+                    gint st = 0;
+                    guint sv = 0;
+                    for (size_t off = 0; off + READ <= n; off += READ) {
+                        g_base64_decode_step(body + off, READ, scratch, &st, &sv);
+                        assert_true(st >= -3 && st <= 3);
+                        states_seen |= 1u << (st + 3);
+                    }
+                    char what[96];
+                    snprintf(what, sizeof what, "lines of %zu, eol %zu, %zu spaces, variant %zu",
+                             lines[li], ei, skip, v);
+                    check_b64_same_as_glib(body, n, what);
+                }
+            assert_int_equal(phases_seen, 0xf);         /* the first boundary after 0, 1, 2, 3 */
+        }
+    assert_int_equal(states_seen, 0x7f);                /* states -3..3 all met at a boundary */
+    free(scratch);
+    free(pos);
+    free(body);
 }
 
 int main(void)
@@ -662,6 +824,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_base64_fast_path_same_as_glib),
+        cmocka_unit_test(test_base64_read_boundaries_same_as_glib),
         cmocka_unit_test(test_rfc2047),
         cmocka_unit_test(test_gmime133),
         cmocka_unit_test(test_addresses),
@@ -680,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_uuencode),
         cmocka_unit_test(test_uuencode_edges),
         cmocka_unit_test(test_sha256_hex),
+        cmocka_unit_test(test_hash_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
