@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupted;
@@ -268,6 +269,12 @@ static enum sift_status message_sha256(const struct sift_smtp_txn *t, char out[6
     return SIFT_OK;
 }
 
+/* A spooled message up to this size is mapped for its hash and decoding (the
+ * spool is our own unlinked file: nothing else can cut it short, so no
+ * SIGBUS); a larger one is read through the file, so that memory stays flat
+ * (mapped pages count as resident while the decoders hold them). */
+enum { MAP_SPOOL_MAX = 16 << 20 };
+
 /* Worker: everything about one message that needs no shared state. */
 static void job_work(void *jobp, void *ctx, const volatile int *abandoned)
 {
@@ -275,6 +282,17 @@ static void job_work(void *jobp, void *ctx, const volatile int *abandoned)
     struct mjob *j = jobp;
     struct sift_smtp_txn *t = j->t;
     struct sift_mime_opts mo = { .extract_dirfd = j->extract_dirfd };
+    if (t->spooled && t->spool_len && t->spool_len <= MAP_SPOOL_MAX) {
+        /* Mapped: hashed and parsed in place, as a message held in memory. */
+        void *m = mmap(NULL, (size_t)t->spool_len, PROT_READ, MAP_PRIVATE, t->spool_fd, 0);
+        if (m != MAP_FAILED) {
+            sift_hash_sha256_hex(m, (size_t)t->spool_len, j->sha);
+            if (!j->hash_only) j->mime = sift_mime_parse_ex(m, (size_t)t->spool_len, &mo, job_finding, j);
+            munmap(m, (size_t)t->spool_len);
+            if (!j->hash_only) sift_detect_content(j->mime, job_finding, j);
+            return;
+        }
+    }
     if (message_sha256(t, j->sha) != SIFT_OK)
         job_finding(j, "spool_failed", SIFT_SEV_HIGH, "cannot read a spooled message back", NULL);
     if (j->hash_only) return;

@@ -209,8 +209,9 @@ expect_eq "implicit TLS: the finding says so" "implicit_tls|info" \
     "$(q "$tmp/smtps.db" "SELECT rule||'|'||severity FROM findings WHERE rule='implicit_tls'")"
 
 # --- no temporary files possible: a 3 MiB message is cut at the spool threshold, said three ways ---
-python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import test_bigmsg; test_bigmsg.make(sys.argv[2], 3, 7)" \
-    "$here/../safety" "$tmp/big3.pcap"
+python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import test_bigmsg; b = test_bigmsg.make(sys.argv[2], 3, 7)
+print('|'.join(map(str, [b['total'], b['sha256'], b['subject'], b['att_name'], b['att_len'], *b['att']])))" \
+    "$here/../safety" "$tmp/big3.pcap" >"$tmp/big3.want"
 err=$(TMPDIR="$tmp/no/such/dir" "$bin" ingest -q -d "$tmp/nospool.db" "$tmp/big3.pcap" 2>&1); rc=$?
 expect_eq "no spool: exit 1" 1 $rc
 expect_match "no spool: warned at start" "smtpsift: warning: cannot create temporary files in $tmp/no/such/dir \(No such file or directory\): messages over 2 MiB will be cut" "$err"
@@ -257,6 +258,10 @@ expect_eq "rotated files: export exit 0, the 3 messages byte for byte" "0|3" \
     "$rc|$(cd "$tmp/rot_eml" && for f in *.eml; do [ "$(sha256sum < "$f" | cut -c1-64).eml" = "$f" ] && echo "$f"; done | grep -c -F -f <(q "$tmp/whole.db" "SELECT sha256 FROM messages WHERE has_content"))"
 # a message over the spool threshold (3 MiB), rebuilt through the temporary database
 "$bin" ingest -q -d "$tmp/big3.db" "$tmp/big3.pcap"
+# (spooled past 2 MiB, then mapped for hashing and decoding: values from Python's hashlib)
+expect_eq "3 MiB message: size, SHA-256, subject, attachment name, size, MD5, SHA-1, SHA-256, spooled" \
+    "$(cat "$tmp/big3.want")|1" \
+    "$(q "$tmp/big3.db" "SELECT m.size||'|'||m.sha256||'|'||m.subject||'|'||p.filename||'|'||p.size||'|'||p.md5||'|'||p.sha1||'|'||p.sha256||'|'||(SELECT count(*) FROM findings WHERE rule='message_spooled') FROM messages m JOIN parts p ON p.message_id=m.id AND p.is_attachment")"
 mkdir "$tmp/rbtmp"
 TMPDIR="$tmp/rbtmp" "$bin" export -d "$tmp/big3.db" --eml "$tmp/big3_eml" 2>/dev/null; rc=$?
 expect_eq "3 MiB message: rebuilt byte for byte, no temporary file left" "0|$(q "$tmp/big3.db" "SELECT sha256 FROM messages WHERE has_content")|" \
