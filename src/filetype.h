@@ -12,10 +12,14 @@
  * is unavailable (out = ""). The database is loaded on first use; thread-safe (one
  * call at a time goes into libmagic). */
 int sift_filetype_mime(const uint8_t *p, size_t n, char *out, size_t outlen);
-/* The same; use_fast = 0 always asks libmagic (tests compare the two). */
+/* The same; use_fast = 0 always asks libmagic (no fixed signatures, no
+ * remembered answers; tests compare the two). */
 int sift_filetype_mime_ex(const uint8_t *p, size_t n, char *out, size_t outlen, int use_fast);
+/* Answers given from memory (the same bytes seen before) and libmagic calls
+ * remembered, since the start or the last sift_filetype_close. */
+void sift_filetype_cache_stats(uint64_t *hits, uint64_t *misses);
 
-/* Releases libmagic (optional, at exit). */
+/* Releases libmagic and forgets its answers (optional, at exit). */
 void sift_filetype_close(void);
 
 #endif

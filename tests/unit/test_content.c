@@ -487,11 +487,69 @@ static void test_filetype_fast_path_is_libmagic(void **state)
     }
 }
 
+/* Remembered answers: the same bytes again are answered from memory, and
+ * always with libmagic's answer for exactly those bytes — 700 inputs (more
+ * than the 256 slots, so slots are replaced), each asked 3 times in a shuffled
+ * order, some differing from another only in their last byte or length. */
+static void test_filetype_cache_is_libmagic(void **state)
+{
+    (void)state;
+    enum { N = 700 };
+    static uint8_t in[N][600];
+    size_t len[N];
+    unsigned seed = 7;
+    static const char *starts[] = { "", "PK\3\4", "MZ\x90\0", "<html><body>", "hello, world\n",
+                                    "{\"a\": 1}", "\x1f\x8b\x08", "#!/bin/sh\n" };
+    for (size_t i = 0; i < N; i++) {
+        if (i % 10 == 9) {                     /* a near twin of the one before */
+            memcpy(in[i], in[i - 1], sizeof in[i]);
+            len[i] = len[i - 1];
+            if (i % 20 == 19 && len[i] > 1) len[i]--;
+            else in[i][len[i] - 1] ^= 1;
+            continue;
+        }
+        const char *st = starts[i % 8];
+        size_t k = strlen(st);
+        memcpy(in[i], st, k);
+        len[i] = k + 1 + (size_t)(rand_r(&seed) % (sizeof in[i] - k - 1));
+        int text = i % 3 == 0;
+        for (size_t j = k; j < len[i]; j++)
+            in[i][j] = text ? (uint8_t)("abcdefgh ijk\n"[rand_r(&seed) % 13]) : (uint8_t)rand_r(&seed);
+    }
+    uint64_t h0, m0, h1, m1;
+    sift_filetype_cache_stats(&h0, &m0);
+    size_t asks = 0;
+    for (int round = 0; round < 3; round++)
+        for (size_t x = 0; x < N; x++) {
+            size_t i = (x * 389 + (size_t)round * 97) % N;   /* 389 and N coprime: a permutation */
+            char got[128], want[128];
+            assert_int_equal(sift_filetype_mime_ex(in[i], len[i], got, sizeof got, 1), 0);
+            assert_int_equal(sift_filetype_mime_ex(in[i], len[i], want, sizeof want, 0), 0);
+            if (strcmp(got, want) != 0) fail_msg("input %zu (%zu bytes): cached %s, libmagic %s", i, len[i], got, want);
+            asks++;
+        }
+    sift_filetype_cache_stats(&h1, &m1);
+    /* every ask is either answered from memory or remembered; with 256 slots some must hit */
+    assert_int_equal((h1 - h0) + (m1 - m0), asks);
+    assert_true(h1 - h0 > 0);
+    assert_true(m1 - m0 >= N - N / 20);            /* at least every distinct input once */
+    /* the same bytes right after: from memory */
+    char a[128], b[128];
+    assert_int_equal(sift_filetype_mime_ex(in[5], len[5], a, sizeof a, 1), 0);
+    sift_filetype_cache_stats(&h0, &m0);
+    assert_int_equal(sift_filetype_mime_ex(in[5], len[5], b, sizeof b, 1), 0);
+    sift_filetype_cache_stats(&h1, &m1);
+    assert_string_equal(a, b);
+    assert_int_equal(h1 - h0, 1);
+    assert_int_equal(m1 - m0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace),
         cmocka_unit_test(test_filetype_fast_path_is_libmagic),
+        cmocka_unit_test(test_filetype_cache_is_libmagic),
         cmocka_unit_test(test_urls_html),
         cmocka_unit_test(test_html_bounds),
         cmocka_unit_test(test_attachments),
