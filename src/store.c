@@ -87,7 +87,7 @@ struct sift_store {
     int64_t *file_capture;   /* file_idx -> capture id */
     size_t n_file_capture;
     int redact;              /* --redact-secrets: no passwords, no SASL data */
-    int no_raw;              /* --no-raw: message bytes not stored (message_raw empty) */
+    int no_raw;              /* message bytes not stored (message_raw empty): the capture is their store */
 };
 
 /* SQLite's "disk I/O error" says nothing of the cause: the system's reason is
