@@ -383,13 +383,28 @@ static enum sift_status rebuild_run(struct sift_store *st, struct want *w, size_
             fprintf(stderr, "smtpsift: reading %zu capture file%s again for %zu message%s\n", n_files,
                     n_files == 1 ? "" : "s", p.n_pending, p.n_pending == 1 ? "" : "s");
         for (int pass = 0; pass < 2 && !p.stop && p.delivered < p.n_pending; pass++) {
+            if (pass == 1) {
+                /* What the address filter did not find: everything, once, from the run's
+                 * first file on (as the ingest read it: the same connections compete for
+                 * the same bounds). Earlier files are looked for quietly. */
+                n_files = 0;
+                for (size_t i = 0; i < cf.n; i++) {
+                    struct capfile *c = &cf.v[i];
+                    if (c->file_index > hi) continue;
+                    if (!c->found && (!c->format || !strcmp(c->format, "pcap") || !strcmp(c->format, "pcapng"))) {
+                        char why[4400];
+                        locate(c, o->pcap_dir, why, sizeof why);
+                    }
+                    if (c->found) files[n_files++] = c->found;
+                }
+            }
             if (run_pass(&p, files, n_files, filtered, err, errlen) != 0) {
                 r = SIFT_ERR_IO;
                 break;
             }
             cnt->files_read += n_files;
             if (!filtered) break;
-            filtered = 0;   /* what the address filter did not find: everything, once */
+            filtered = 0;
         }
     }
     cnt->rebuilt += p.delivered;
@@ -402,7 +417,8 @@ static enum sift_status rebuild_run(struct sift_store *st, struct want *w, size_
                     " (see above)\n", (long long)x->id, x->sha);
         else
             fprintf(stderr, "smtpsift: message %lld (SHA-256 %s) is not in its capture any more: the file"
-                    " changed since it was ingested\n", (long long)x->id, x->sha);
+                    " changed since it was ingested (or a file of the run before it is missing)\n",
+                    (long long)x->id, x->sha);
         x->done = 1;
         cnt->missing++;
     }
