@@ -1269,6 +1269,26 @@ enum sift_status sift_store_search(struct sift_store *st, const char *terms, int
     return r;
 }
 
+/* Prepares a read-only statement; on failure err says why. */
+static int read_prepare(struct sift_store *st, const char *sql, sqlite3_stmt **s, char *err, size_t errlen)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) == SQLITE_OK) return 0;
+    snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+    return -1;
+}
+
+/* Ends a read whose last sqlite3_step gave rc (SQLITE_ROW: the caller stopped early). */
+static enum sift_status read_finish(struct sift_store *st, sqlite3_stmt *s, int rc, char *err, size_t errlen)
+{
+    enum sift_status r = SIFT_OK;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+        r = SIFT_ERR_DB;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 /* A message stored in pieces (schema/006): its first piece and every
  * message_raw_more row, in order, written to an unlinked temporary file that
  * is mapped read-only (the page cache holds it, not the heap). */
@@ -1356,16 +1376,14 @@ enum sift_status sift_store_each_unstored(struct sift_store *st, sift_store_unst
                                           char *err, size_t errlen)
 {
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db,
+    if (read_prepare(st,
             "SELECT m.id, m.sha256, m.mail_from, m.start_ts, c.ingest_id, c.file_index,"
             " coalesce(lc.file_index, c.file_index), s.client_ip, s.server_ip"
             " FROM messages m JOIN sessions s ON s.id = m.session_id JOIN captures c ON c.id = s.capture_id"
             " LEFT JOIN captures lc ON lc.id = s.last_capture_id"
             " WHERE m.has_content = 1 AND NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)"
-            " ORDER BY m.id", -1, &s, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+            " ORDER BY m.id", &s, err, errlen) != 0)
         return SIFT_ERR_DB;
-    }
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct sift_store_unstored m = {
@@ -1382,24 +1400,16 @@ enum sift_status sift_store_each_unstored(struct sift_store *st, sift_store_unst
         };
         if (fn(user, &m) != 0) break;
     }
-    enum sift_status r = SIFT_OK;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
-        r = SIFT_ERR_DB;
-    }
-    sqlite3_finalize(s);
-    return r;
+    return read_finish(st, s, rc, err, errlen);
 }
 
 enum sift_status sift_store_each_capture(struct sift_store *st, int64_t ingest_id, sift_store_capfile_fn fn,
                                          void *user, char *err, size_t errlen)
 {
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, "SELECT id, file_index, path, realpath, format, size FROM captures"
-                           " WHERE ingest_id=? ORDER BY file_index", -1, &s, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+    if (read_prepare(st, "SELECT id, file_index, path, realpath, format, size FROM captures"
+                     " WHERE ingest_id=? ORDER BY file_index", &s, err, errlen) != 0)
         return SIFT_ERR_DB;
-    }
     sqlite3_bind_int64(s, 1, ingest_id);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1413,13 +1423,7 @@ enum sift_status sift_store_each_capture(struct sift_store *st, int64_t ingest_i
         };
         if (fn(user, &c) != 0) break;
     }
-    enum sift_status r = SIFT_OK;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
-        r = SIFT_ERR_DB;
-    }
-    sqlite3_finalize(s);
-    return r;
+    return read_finish(st, s, rc, err, errlen);
 }
 
 void sift_store_set_extracted(struct sift_store *st, int64_t message_id, size_t part_seq,
