@@ -477,7 +477,7 @@ enum sift_status sift_store_open(const char *path, struct sift_store **out, char
     if (rc == SIFT_OK) rc = migrate(st, err, errlen);
     if (rc == SIFT_OK &&
         exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
-                 " PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864") != 0) {
+                 " PRAGMA cache_size=-8192; PRAGMA journal_size_limit=67108864") != 0) {
         snprintf(err, errlen, "%s", st->error);
         rc = SIFT_ERR_DB;
     }
