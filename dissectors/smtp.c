@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -816,6 +817,26 @@ static struct otxn *txn_new(struct sift_smtp *s, const struct sift_pktref *pkt)
     return ot;
 }
 
+#define PRESSURE_MIN ((size_t)16 << 10)  /* past mem_budget, messages this big are spooled */
+
+/* Memory held by messages being received, all sessions together (atomic: a
+ * transaction may be freed on another thread). Each transaction counts the
+ * capacity of its content buffer while it is the dissector's. */
+static _Atomic size_t g_assembling;
+
+size_t sift_smtp_assembling_bytes(void)
+{
+    return atomic_load(&g_assembling);
+}
+
+/* Brings t's share of g_assembling to its buffer's capacity (0: none held). */
+static void mem_sync(struct sift_smtp_txn *t, size_t now)
+{
+    if (now > t->mem_counted) atomic_fetch_add(&g_assembling, now - t->mem_counted);
+    else if (now < t->mem_counted) atomic_fetch_sub(&g_assembling, t->mem_counted - now);
+    t->mem_counted = now;
+}
+
 /* Decide the disposition and hand the txn to the sink (which then owns it). */
 static void txn_emit(struct sift_smtp *s, struct otxn *ot)
 {
@@ -828,6 +849,7 @@ static void txn_emit(struct sift_smtp *s, struct otxn *ot)
         }
         sift_buf_free(&t->content);
     }
+    mem_sync(t, 0);   /* the sink's from here (the work queue bounds what waits there) */
     check_content(s, ot);
     if (ot->final_seen)
         t->disposition = (t->data_reply_code >= 200 && t->data_reply_code < 300)
@@ -903,7 +925,7 @@ static int spool_flush(struct sift_smtp_txn *t)
 }
 
 /* The message outgrew spill_above: from now on its bytes go to a temporary file. */
-static int spool_start(struct sift_smtp *s, struct otxn *ot, const struct sift_pktref *pkt)
+static int spool_start(struct sift_smtp *s, struct otxn *ot, const struct sift_pktref *pkt, int pressure)
 {
     struct sift_smtp_txn *t = ot->t;
     int fd = sift_tmpfile(s->lim.spool_dir);
@@ -913,8 +935,14 @@ static int spool_start(struct sift_smtp *s, struct otxn *ot, const struct sift_p
     t->spool_len = 0;
     if (spool_flush(t) != 0) return -1;
     sift_buf_free(&t->content);   /* from here it only gathers SPOOL_CHUNK bytes at a time */
-    finding(s, R_MESSAGE_SPOOLED, pkt, "message %u passed %zu bytes: kept in a temporary file from here",
-            (unsigned)t->index, s->lim.spill_above);
+    mem_sync(t, 0);
+    if (!pressure)
+        finding(s, R_MESSAGE_SPOOLED, pkt, "message %u passed %zu bytes: kept in a temporary file from here",
+                (unsigned)t->index, s->lim.spill_above);
+    else
+        finding(s, R_MESSAGE_SPOOLED, pkt, "message %u: kept in a temporary file from byte %llu on: %zu MiB of"
+                " messages were being received at once", (unsigned)t->index,
+                (unsigned long long)t->spool_len, s->lim.mem_budget >> 20);
     return 0;
 }
 
@@ -928,9 +956,11 @@ static void content_put(struct sift_smtp *s, struct otxn *ot, const uint8_t *p, 
     size_t room = have < s->lim.max_message ? (size_t)(s->lim.max_message - have) : 0;
     size_t keep = n < room ? n : room;
     if (keep && ot->spool_broken) keep = 0;
+    int pressure = keep && s->lim.mem_budget != SIZE_MAX && atomic_load(&g_assembling) > s->lim.mem_budget;
     if (keep) {
-        if (!t->spooled && t->content.len + keep > s->lim.spill_above) {
-            if (spool_start(s, ot, pkt) != 0) {
+        int big = t->content.len + keep > s->lim.spill_above;
+        if (!t->spooled && (big || (pressure && t->content.len + keep >= PRESSURE_MIN))) {
+            if (spool_start(s, ot, pkt, !big) != 0) {
                 ot->spool_broken = 1;
                 keep = 0;
                 finding(s, R_SPOOL_FAILED, pkt, "message %u: cannot write a temporary file (%s): cut at %zu bytes",
@@ -938,12 +968,14 @@ static void content_put(struct sift_smtp *s, struct otxn *ot, const uint8_t *p, 
             }
         }
         if (keep) sift_buf_append(&t->content, p, keep);
-        if (t->spooled && t->content.len >= SPOOL_CHUNK && spool_flush(t) != 0) {
+        if (t->spooled && (t->content.len >= SPOOL_CHUNK || pressure) && spool_flush(t) != 0) {
             ot->spool_broken = 1;
             t->content.len = 0;   /* dropped: the file is the message so far */
             finding(s, R_SPOOL_FAILED, pkt, "message %u: writing its temporary file failed (%s): cut at %llu bytes",
                     (unsigned)t->index, strerror(errno), (unsigned long long)t->spool_len);
         }
+        if (t->spooled && pressure) sift_buf_free(&t->content);   /* nothing held between pieces */
+        mem_sync(t, t->content.cap);
     }
     if (keep < n) {
         t->truncated = 1;
@@ -2599,6 +2631,7 @@ struct sift_smtp *sift_smtp_new(const struct sift_smtp_sink *sink, const struct 
     if (!s->lim.spill_above) s->lim.spill_above = 2u << 20;
     if (!s->lim.max_message) s->lim.max_message = s->lim.spill_above == SIZE_MAX ? 256u << 20 : (size_t)64 << 30;
     if (!s->lim.max_reply_lines) s->lim.max_reply_lines = 1000;
+    if (!s->lim.mem_budget) s->lim.mem_budget = (size_t)64 << 20;
     for (int d = 0; d < 2; d++) sift_linebuf_init(&s->lb[d], s->lim.max_line);
     set_state(s, ST_COMMAND);
     struct pcmd *g = q_push(s, NULL);   /* the greeting is the first "command" */
@@ -2767,6 +2800,7 @@ void sift_smtp_txn_free(struct sift_smtp_txn *t)
         free(t->rcpts[i].reply_text);
     }
     free(t->rcpts);
+    mem_sync(t, 0);
     sift_buf_free(&t->content);
     if (t->spooled) close(t->spool_fd);
     free(t->terminator);

@@ -19,6 +19,11 @@ struct sift_smtp_limits {
                              * temporary file (spooled) and goes on there; SIZE_MAX: never */
     const char *spool_dir;  /* [NULL: $TMPDIR, else /tmp] where spooled messages go */
     size_t max_reply_lines; /* [1000] lines kept in one multi-line reply */
+    size_t mem_budget;      /* [64 MiB] message bytes held in memory by all sessions of the
+                             * process together while being received; past it, a message of
+                             * 16 KiB or more moves to its temporary file at once (as past
+                             * spill_above) and spooled ones write every piece straight away
+                             * (sift_smtp_assembling_bytes). SIZE_MAX: no budget */
 };
 
 /* One command and the reply matched to it (FIFO, pipelining assumed). The
@@ -88,8 +93,12 @@ struct sift_smtp_txn {
     struct sift_pktref first_pkt;    /* MAIL FROM command packet */
     struct sift_pktref last_pkt;     /* final reply packet (or last seen) */
     struct sift_pktref content_first_pkt, content_last_pkt;  /* zero if no content */
+    size_t mem_counted;      /* internal: bytes of content counted in sift_smtp_assembling_bytes */
 };
 void sift_smtp_txn_free(struct sift_smtp_txn *t);
+/* Bytes of memory held by messages still being received, all sessions of the
+ * process together (content buffers; messages handed to the sink no longer count). */
+size_t sift_smtp_assembling_bytes(void);
 /* Bytes of the message, in memory or spooled. */
 static inline uint64_t sift_smtp_content_len(const struct sift_smtp_txn *t)
 {

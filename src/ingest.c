@@ -437,6 +437,18 @@ static void jobs_collect(struct ingest *ing, int wait)
  * system when freed (glibc otherwise raises this threshold as large blocks
  * come and go, and their pages then stay in the heap): peak memory stays
  * the same on a 1 GB capture as on a 50 MB one. */
+/* One temporary file is open per spooled message (a message past 2 MiB, or
+ * past 16 KiB while 64 MiB of messages are being received at once): the
+ * usual soft limit of 1024 descriptors would cut messages short under many
+ * concurrent large transfers. Raised to the hard limit (at most 65536). */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= 65536 || rl.rlim_cur >= rl.rlim_max) return;
+    rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static void memory_policy(void)
 {
     mallopt(M_MMAP_THRESHOLD, 2 << 20);
@@ -832,6 +844,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
 
     sift_mime_init();
     memory_policy();
+    raise_fd_limit();
     jobs_start(&ing, o->mime_timeout);
     struct sift_reasm_cbs cbs = {
         .user = &ing, .on_open = flow_open, .on_data = flow_data, .on_gap = flow_gap,
@@ -1054,6 +1067,7 @@ struct sift_ingest_stream *sift_ingest_stream_open(const char *db_path, const ch
     sift_store_commit(s->ing.st);
     sift_mime_init();
     memory_policy();
+    raise_fd_limit();
     jobs_start(&s->ing, 0);
     struct sift_reasm_cbs cbs = {
         .user = &s->ing, .on_open = flow_open, .on_data = flow_data, .on_gap = flow_gap,

@@ -128,6 +128,9 @@ static void isolated(const char *what, void (*fn)(struct outcome *), struct outc
     close(fd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "# %s: child %s %d\n", what, WIFEXITED(status) ? "exited with" : "killed by signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_int_equal(got, sizeof *o);
     fprintf(stderr, "# %s: RSS at start %ld KiB, peak growth %ld KiB, %llu findings:", what,
@@ -953,8 +956,147 @@ static void test_compressed_claim(void **state)
     assert_true((long)o.x[0] < 8 * 1024 + slack_kb());
 }
 
+
+/* ---------- many messages received at once: memory held by all of them is bounded ----------
+ * 600 sessions each send a 300 KiB message, a 1400-byte segment at a time in
+ * turn, so all 600 are being received together (176 MiB). Under the default
+ * budget (64 MiB for all sessions together) the messages move to their
+ * temporary files as the total passes it; every message still arrives whole
+ * (size and checksum of its bytes, from memory or from its file). With no
+ * budget the same run holds them all in memory (the test's control). */
+
+#define CM_SESSIONS 600
+#define CM_BYTES (300u << 10)
+
+static uint64_t cm_sum(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3u;
+    return h;
+}
+
+/* Session i's message byte at offset k (lines of 100 bytes, no dots at line starts). */
+static uint8_t cm_byte(size_t i, size_t k)
+{
+    size_t col = k % 100;
+    if (col == 98) return '\r';
+    if (col == 99) return '\n';
+    return (uint8_t)('a' + (i * 7 + k / 100 + col) % 26);
+}
+
+struct cm_state {
+    struct outcome *o;
+    uint64_t want_sum[CM_SESSIONS];
+    size_t max_assembling;
+};
+
+static void cm_on_txn(void *user, struct sift_smtp_txn *t)
+{
+    struct cm_state *c = user;
+    struct outcome *o = c->o;
+    o->count[0]++;
+    uint64_t len = sift_smtp_content_len(t), h = 0xcbf29ce484222325u;
+    if (t->spooled) {
+        o->count[1]++;
+        uint8_t *b = malloc((size_t)t->spool_len + 1);
+        if (b && pread(t->spool_fd, b, (size_t)t->spool_len, 0) == (ssize_t)t->spool_len)
+            h = cm_sum(h, b, (size_t)t->spool_len);
+        free(b);
+    }
+    h = cm_sum(h, t->content.data ? t->content.data : (const uint8_t *)"", t->content.len);
+    /* the sender is <s{i}@x>: which session this is */
+    size_t i = t->mail_from ? (size_t)strtoul(t->mail_from + 1, NULL, 10) : CM_SESSIONS;
+    if (i < CM_SESSIONS && len == CM_BYTES && h == c->want_sum[i] && !t->truncated) o->count[2]++;
+    sift_smtp_txn_free(t);
+}
+
+static void cm_on_finding(void *user, const char *rule, enum sift_severity sev,
+                          const char *detail, const struct sift_pktref *where)
+{
+    (void)sev; (void)detail; (void)where;
+    note_rule(((struct cm_state *)user)->o, rule);
+}
+
+#define CM_FEED(s, d, str) sift_smtp_feed(s, d, (const uint8_t *)(str), strlen(str), &pk)
+
+static void cm_run(struct outcome *o, size_t budget)
+{
+    static struct cm_state c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    struct sift_smtp_sink sink = { .user = &c, .on_txn = cm_on_txn, .on_finding = cm_on_finding };
+    struct sift_smtp_limits lim = { .mem_budget = budget };
+    static struct sift_smtp *ss[CM_SESSIONS];
+    struct sift_pktref pk = { 0, 1, 0 };
+    char line[128];
+    for (size_t i = 0; i < CM_SESSIONS; i++) {
+        ss[i] = sift_smtp_new(&sink, &lim);
+        CM_FEED(ss[i], SIFT_DIR_S2C, "220 mx\r\n");
+        CM_FEED(ss[i], SIFT_DIR_C2S, "EHLO c\r\n");
+        CM_FEED(ss[i], SIFT_DIR_S2C, "250-mx\r\n250 PIPELINING\r\n");
+        int n = snprintf(line, sizeof line, "MAIL FROM:<s%zu@x>\r\nRCPT TO:<r@y>\r\nDATA\r\n", i);
+        sift_smtp_feed(ss[i], SIFT_DIR_C2S, (const uint8_t *)line, (size_t)n, &pk);
+        CM_FEED(ss[i], SIFT_DIR_S2C, "250 ok\r\n250 ok\r\n354 go\r\n");
+        uint64_t h = 0xcbf29ce484222325u;
+        for (size_t k = 0; k < CM_BYTES; k++) { uint8_t b = cm_byte(i, k); h = cm_sum(h, &b, 1); }
+        c.want_sum[i] = h;
+    }
+    uint8_t seg[1400];
+    for (size_t off = 0; off < CM_BYTES; off += sizeof seg) {
+        size_t n = CM_BYTES - off < sizeof seg ? CM_BYTES - off : sizeof seg;
+        for (size_t i = 0; i < CM_SESSIONS; i++) {
+            for (size_t k = 0; k < n; k++) seg[k] = cm_byte(i, off + k);
+            sift_smtp_feed(ss[i], SIFT_DIR_C2S, seg, n, &pk);
+            size_t a = sift_smtp_assembling_bytes();
+            if (a > c.max_assembling) c.max_assembling = a;
+        }
+    }
+    for (size_t i = 0; i < CM_SESSIONS; i++) {
+        CM_FEED(ss[i], SIFT_DIR_C2S, ".\r\nQUIT\r\n");
+        CM_FEED(ss[i], SIFT_DIR_S2C, "250 queued\r\n221 bye\r\n");
+        sift_smtp_close(ss[i], &pk);
+        sift_smtp_free(ss[i]);
+    }
+    o->x[0] = c.max_assembling;
+    o->x[1] = sift_smtp_assembling_bytes();
+}
+#undef CM_FEED
+
+static void case_concurrent_budget(struct outcome *o) { cm_run(o, 0); }
+static void case_concurrent_nobudget(struct outcome *o) { cm_run(o, SIZE_MAX); }
+
+static void test_concurrent_messages(void **state)
+{
+    (void)state;
+    struct rlimit rl;   /* one temporary file per spooled message (smtpsift raises this itself) */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096 && rl.rlim_max > rl.rlim_cur) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    struct outcome o, u;
+    isolated("600 messages of 300 KiB at once, 64 MiB budget", case_concurrent_budget, &o);
+    isolated("the same, no budget", case_concurrent_nobudget, &u);
+    fprintf(stderr, "# held at most %llu KiB with the budget, %llu KiB without; %llu of %d spooled\n",
+            (unsigned long long)(o.x[0] >> 10), (unsigned long long)(u.x[0] >> 10),
+            (unsigned long long)o.count[1], CM_SESSIONS);
+    assert_int_equal(o.count[0], CM_SESSIONS);            /* every message arrived */
+    assert_int_equal(o.count[2], CM_SESSIONS);            /* whole: size and checksum */
+    assert_int_equal(u.count[2], CM_SESSIONS);
+    assert_true(o.x[0] <= (64u << 20) + CM_SESSIONS * (32u << 10) + (1u << 20));
+    assert_true(u.x[0] >= (uint64_t)CM_SESSIONS * CM_BYTES);   /* the control held everything */
+    assert_int_equal(o.x[1], 0);                           /* nothing left counted */
+    assert_int_equal(u.x[1], 0);
+    assert_true(o.count[1] > CM_SESSIONS / 2);             /* most went to their files */
+    assert_int_equal(u.count[1], 0);
+    assert_true(has(&o, "message_spooled"));
+    assert_int_equal(o.n_rules, 1);                        /* and nothing else to say */
+    assert_int_equal(u.n_rules, 0);
+    assert_true(o.grew_kb < u.grew_kb);
+    assert_true(o.grew_kb < 120 * 1024 + slack_kb());
+}
+
 int main(void)
 {
+    if (getenv("SIFT_TEST_FILTER")) cmocka_set_test_filter(getenv("SIFT_TEST_FILTER"));
     sift_mime_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_line_10mb),
@@ -963,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_one_byte_per_packet),
         cmocka_unit_test(test_syn_flood),
         cmocka_unit_test(test_compressed_claim),
+        cmocka_unit_test(test_concurrent_messages),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     sift_mime_shutdown();
