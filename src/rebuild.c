@@ -45,6 +45,7 @@ struct want {
     int ver;                   /* 4 / 6; 0 if the addresses did not parse */
     uint8_t a[16], b[16];      /* client, server */
     int done;                  /* handed out, or given up (reported) */
+    int64_t tmp_id;            /* the same message in the pass's temporary database, or 0 */
 };
 
 struct wants {
@@ -200,13 +201,15 @@ static void locate(struct capfile *c, const char *pcap_dir, char *why, size_t wh
 /* ---- one pass over the files ---- */
 
 struct pass {
-    struct want **pending;     /* the run's wants not yet done, sorted by sha */
+    struct want *w;            /* the run's wants, in id order */
+    size_t n;
+    struct want **pending;     /* those not yet done, sorted by sha */
     size_t n_pending;
     const struct want **pairs; /* filter: one want per distinct address pair */
     size_t n_pairs;
     sift_store_raw_fn fn;
     void *user;
-    size_t delivered;
+    size_t matched, delivered;
     int stop;
     int read_failed;           /* the pipeline said something about a file (on stderr) */
 };
@@ -233,32 +236,43 @@ static int by_sha(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int deliver(void *user, const struct sift_store_raw *r)
+/* A message of the temporary database: every pending want with its SHA-256
+ * gets it (wants with the same SHA-256 have the same bytes). */
+static int match(void *user, int64_t tmp_id, const char *sha)
 {
     struct pass *p = user;
-    if (!r->sha256 || p->stop) return p->stop;
-    size_t lo = 0, hi = p->n_pending;   /* first pending with sha >= r->sha256 */
+    size_t lo = 0, hi = p->n_pending;   /* first pending with sha >= this one */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(p->pending[mid]->sha, r->sha256) < 0) lo = mid + 1;
+        if (strcmp(p->pending[mid]->sha, sha) < 0) lo = mid + 1;
         else hi = mid;
     }
-    for (size_t i = lo; i < p->n_pending && !strcmp(p->pending[i]->sha, r->sha256); i++) {
-        struct want *w = p->pending[i];
-        if (w->done) continue;
-        struct sift_store_raw m = *r;
-        m.id = w->id;
-        m.mail_from = w->mail_from;
-        m.ts = w->ts;
-        m.has_ts = w->has_ts;
-        w->done = 1;
-        p->delivered++;
-        if (p->fn(p->user, &m) != 0) {
-            p->stop = 1;
-            break;
+    for (size_t i = lo; i < p->n_pending && !strcmp(p->pending[i]->sha, sha); i++)
+        if (!p->pending[i]->done && !p->pending[i]->tmp_id) {
+            p->pending[i]->tmp_id = tmp_id;
+            p->matched++;
         }
-    }
-    return p->stop;
+    return 0;
+}
+
+struct handout {
+    struct pass *p;
+    struct want *w;
+};
+
+static int hand_out(void *user, const struct sift_store_raw *r)
+{
+    struct handout *h = user;
+    struct sift_store_raw m = *r;   /* the bytes from the rebuild, the rest from the database */
+    m.id = h->w->id;
+    m.sha256 = h->w->sha;
+    m.mail_from = h->w->mail_from;
+    m.ts = h->w->ts;
+    m.has_ts = h->w->has_ts;
+    h->w->done = 1;
+    h->p->delivered++;
+    if (h->p->fn(h->p->user, &m) != 0) h->p->stop = 1;
+    return h->p->stop;
 }
 
 static void unlink_db(const char *path)
@@ -271,8 +285,10 @@ static void unlink_db(const char *path)
     }
 }
 
-/* Runs the pipeline over files into a temporary database and hands out what
- * matches. Returns 0, or -1 with err set (temporary database). */
+/* Runs the pipeline over files into a temporary database and finds the wanted
+ * messages in it. If all were found (or this is the last pass), hands them out
+ * in id order; otherwise hands out nothing, so that the unfiltered pass can
+ * give them all in order. Returns 0, or -1 with err set. */
 static int run_pass(struct pass *p, const char *const *files, size_t n_files, int filtered,
                     char *err, size_t errlen)
 {
@@ -294,10 +310,22 @@ static int run_pass(struct pass *p, const char *const *files, size_t n_files, in
     if (sift_ingest_run(&io) != 0) p->read_failed = 1;   /* what: said on stderr by the pipeline */
     struct sift_store *tst;
     int r = 0;
-    if (sift_store_open(path, &tst, err, errlen) != SIFT_OK) {
+    if (!stop_signal && sift_store_open(path, &tst, err, errlen) != SIFT_OK) {
         r = -1;
-    } else {
-        if (sift_store_each_raw(tst, deliver, p, err, errlen) != SIFT_OK) r = -1;
+    } else if (!stop_signal) {
+        p->matched = 0;
+        for (size_t k = 0; k < p->n; k++) p->w[k].tmp_id = 0;
+        if (sift_store_each_content_sha(tst, match, p, err, errlen) != SIFT_OK) r = -1;
+        int hand = r == 0 && (!filtered || p->matched == p->n_pending);
+        for (size_t k = 0; hand && k < p->n && !p->stop && !stop_signal; k++) {
+            struct want *w = &p->w[k];
+            if (w->done || !w->tmp_id) continue;
+            struct handout h = { p, w };
+            if (sift_store_raw_one(tst, w->tmp_id, hand_out, &h, err, errlen) != SIFT_OK) {
+                r = -1;
+                break;
+            }
+        }
         sift_store_close(tst);
     }
     unlink_db(path);
@@ -345,7 +373,7 @@ static enum sift_status rebuild_run(struct sift_store *st, struct want *w, size_
     /* Sessions of the same run whose files lie before or after a missing one
      * can still come out: the files read are those the pending wants span. */
     int64_t lo = INT64_MAX, hi = INT64_MIN;
-    struct pass p = { .fn = fn, .user = user };
+    struct pass p = { .w = w, .n = n, .fn = fn, .user = user };
     p.pending = sift_xmalloc((n ? n : 1) * sizeof *p.pending);
     p.pairs = sift_xmalloc((n ? n : 1) * sizeof *p.pairs);
     int all_addrs = 1;

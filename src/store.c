@@ -1325,19 +1325,21 @@ static int join_chunks(struct sift_store *st, int64_t mid, const void *first, si
     return 0;
 }
 
-enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn, void *user,
-                                     char *err, size_t errlen)
+/* Messages with their bytes, in id order: all of them, or the one with id only_id (> 0). */
+static enum sift_status raw_rows(struct sift_store *st, int64_t only_id, sift_store_raw_fn fn, void *user,
+                                 char *err, size_t errlen)
 {
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db,
-            "SELECT m.id, m.sha256, m.mail_from, m.start_ts, r.data,"
-            " EXISTS (SELECT 1 FROM message_raw_more x WHERE x.message_id = m.id) FROM messages m"
-            " JOIN message_raw r ON r.message_id = m.id ORDER BY m.id", -1, &s, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
+    if (read_prepare(st, only_id > 0
+            ? "SELECT m.id, m.sha256, m.mail_from, m.start_ts, r.data,"
+              " EXISTS (SELECT 1 FROM message_raw_more x WHERE x.message_id = m.id) FROM messages m"
+              " JOIN message_raw r ON r.message_id = m.id WHERE m.id = ?"
+            : "SELECT m.id, m.sha256, m.mail_from, m.start_ts, r.data,"
+              " EXISTS (SELECT 1 FROM message_raw_more x WHERE x.message_id = m.id) FROM messages m"
+              " JOIN message_raw r ON r.message_id = m.id ORDER BY m.id", &s, err, errlen) != 0)
         return SIFT_ERR_DB;
-    }
+    if (only_id > 0) sqlite3_bind_int64(s, 1, only_id);
     int rc;
-    enum sift_status r = SIFT_OK;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct sift_store_raw m;
         memset(&m, 0, sizeof m);
@@ -1352,8 +1354,8 @@ enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn
             void *map = NULL;
             size_t maplen = 0;
             if (join_chunks(st, m.id, m.data, m.len, &map, &maplen, err, errlen) != 0) {
-                r = SIFT_ERR_IO;
-                break;
+                sqlite3_finalize(s);
+                return SIFT_ERR_IO;
             }
             m.data = map;
             m.len = maplen;
@@ -1364,12 +1366,33 @@ enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn
         }
         if (fn(user, &m) != 0) break;
     }
-    if (r == SIFT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "SQL error: %s", sqlite3_errmsg(st->db));
-        r = SIFT_ERR_DB;
-    }
-    sqlite3_finalize(s);
-    return r;
+    return read_finish(st, s, rc, err, errlen);
+}
+
+enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn, void *user,
+                                     char *err, size_t errlen)
+{
+    return raw_rows(st, 0, fn, user, err, errlen);
+}
+
+enum sift_status sift_store_raw_one(struct sift_store *st, int64_t message_id, sift_store_raw_fn fn, void *user,
+                                    char *err, size_t errlen)
+{
+    if (message_id <= 0) return SIFT_OK;
+    return raw_rows(st, message_id, fn, user, err, errlen);
+}
+
+enum sift_status sift_store_each_content_sha(struct sift_store *st, sift_store_sha_fn fn, void *user,
+                                             char *err, size_t errlen)
+{
+    sqlite3_stmt *s;
+    if (read_prepare(st, "SELECT id, sha256 FROM messages WHERE has_content = 1 AND sha256 IS NOT NULL"
+                     " ORDER BY id", &s, err, errlen) != 0)
+        return SIFT_ERR_DB;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(user, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1)) != 0) break;
+    return read_finish(st, s, rc, err, errlen);
 }
 
 enum sift_status sift_store_each_unstored(struct sift_store *st, sift_store_unstored_fn fn, void *user,

@@ -154,6 +154,13 @@ struct sift_store_raw {
 typedef int (*sift_store_raw_fn)(void *user, const struct sift_store_raw *m);
 enum sift_status sift_store_each_raw(struct sift_store *st, sift_store_raw_fn fn, void *user,
                                      char *err, size_t errlen);
+/* The same for one message (none if it has no stored bytes). */
+enum sift_status sift_store_raw_one(struct sift_store *st, int64_t message_id, sift_store_raw_fn fn, void *user,
+                                    char *err, size_t errlen);
+/* id and SHA-256 of every message with content, in id order (no bytes read). */
+typedef int (*sift_store_sha_fn)(void *user, int64_t id, const char *sha256);
+enum sift_status sift_store_each_content_sha(struct sift_store *st, sift_store_sha_fn fn, void *user,
+                                             char *err, size_t errlen);
 
 /* Every message with content whose bytes are not in message_raw, in id order,
  * with where its session lies: the run (ingest) and the file_index of the
