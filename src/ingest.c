@@ -433,10 +433,6 @@ static void jobs_collect(struct ingest *ing, int wait)
     }
 }
 
-/* Blocks of 2 MiB and more are mapped on their own and go back to the
- * system when freed (glibc otherwise raises this threshold as large blocks
- * come and go, and their pages then stay in the heap): peak memory stays
- * the same on a 1 GB capture as on a 50 MB one. */
 /* One temporary file is open per spooled message (a message past 2 MiB, or
  * past 16 KiB while 64 MiB of messages are being received at once): the
  * usual soft limit of 1024 descriptors would cut messages short under many
@@ -449,6 +445,10 @@ static void raise_fd_limit(void)
     (void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* Blocks of 2 MiB and more are mapped on their own and go back to the
+ * system when freed (glibc otherwise raises this threshold as large blocks
+ * come and go, and their pages then stay in the heap): peak memory stays
+ * the same on a 1 GB capture as on a 50 MB one. */
 static void memory_policy(void)
 {
     mallopt(M_MMAP_THRESHOLD, 2 << 20);
@@ -1008,7 +1008,7 @@ static int run(const struct sift_ingest_opts *o, const uint8_t *mem, size_t mem_
                 interrupted ? " — interrupted, everything finished so far is committed" : "");
     }
     if (ing.spool_failed) {
-        fprintf(stderr, "smtpsift: %llu message%s over 2 MiB cut: no temporary file could be written"
+        fprintf(stderr, "smtpsift: %llu message%s cut: no temporary file could be written"
                 " (finding spool_failed)\n", (unsigned long long)ing.spool_failed, ing.spool_failed == 1 ? "" : "s");
         rc = 1;
     }

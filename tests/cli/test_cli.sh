@@ -215,7 +215,7 @@ print('|'.join(map(str, [b['total'], b['sha256'], b['subject'], b['att_name'], b
 err=$(TMPDIR="$tmp/no/such/dir" "$bin" ingest -q -d "$tmp/nospool.db" "$tmp/big3.pcap" 2>&1); rc=$?
 expect_eq "no spool: exit 1" 1 $rc
 expect_match "no spool: warned at start" "smtpsift: warning: cannot create temporary files in $tmp/no/such/dir \(No such file or directory\): messages over 2 MiB will be cut" "$err"
-expect_match "no spool: counted at the end" "smtpsift: 1 message over 2 MiB cut: no temporary file could be written \(finding spool_failed\)" "$err"
+expect_match "no spool: counted at the end" "smtpsift: 1 message cut: no temporary file could be written \(finding spool_failed\)" "$err"
 expect_eq "no spool: message kept up to 2 MiB, truncated, finding high" "1|accepted|spool_failed|high" \
     "$(q "$tmp/nospool.db" "SELECT m.truncated||'|'||m.disposition||'|'||f.rule||'|'||f.severity FROM messages m JOIN findings f ON f.session_id=m.session_id WHERE f.rule='spool_failed' AND m.size BETWEEN 2000000 AND 2097152")"
 
