@@ -5,6 +5,7 @@
  * first byte picks default or tiny limits. It checks memory safety only. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "smtp.h"
@@ -66,7 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     static const struct sift_smtp_limits tiny = { .max_line = 64, .max_pending = 4, .max_rcpts = 3,
                                                   .max_message = 256, .max_reply_lines = 3,
-                                                  .spill_above = 100 };   /* spooled past 100 bytes */
+                                                  .spill_above = 100,     /* spooled past 100 bytes */
+                                                  .mem_budget = 1 };      /* always over budget */
     struct sift_smtp_sink sink = { .on_command = on_command, .on_txn = on_txn, .on_finding = on_finding };
     struct sift_smtp *s = sift_smtp_new(&sink, (data[0] & 1) ? &tiny : NULL);
     struct sift_pktref pkt = { 0, 0, 0 };
@@ -95,5 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pkt.frame_no++;
     sift_smtp_close(s, &pkt);
     sift_smtp_free(s);
+    /* every byte counted while a message was received is uncounted by now */
+    if (sift_smtp_assembling_bytes() != 0) abort();
     return 0;
 }
