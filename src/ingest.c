@@ -94,7 +94,6 @@ struct mjob {
     struct flow *fl;                      /* NULL only for a capture finding */
     struct sift_smtp_txn *t;              /* J_TXN */
     int extract_dirfd;
-    int hash_only;                        /* no decoding (rebuild) */
     /* session facts as they were when the message ended */
     int auth_ok, tls;
     unsigned auth_failed;
@@ -280,33 +279,36 @@ enum { MAP_SPOOL_MAX = 16 << 20 };
 /* Worker: everything about one message that needs no shared state. */
 static void job_work(void *jobp, void *ctx, const volatile int *abandoned)
 {
-    (void)ctx;
+    const struct ingest *ing = ctx;   /* only read here */
     struct mjob *j = jobp;
     struct sift_smtp_txn *t = j->t;
     struct sift_mime_opts mo = { .extract_dirfd = j->extract_dirfd };
-    if (t->spooled && t->spool_len && t->spool_len <= MAP_SPOOL_MAX) {
-        /* Mapped: hashed and parsed in place, as a message held in memory. */
-        void *m = mmap(NULL, (size_t)t->spool_len, PROT_READ, MAP_PRIVATE, t->spool_fd, 0);
-        if (m != MAP_FAILED) {
-            sift_hash_sha256_hex(m, (size_t)t->spool_len, j->sha);
-            if (!j->hash_only) j->mime = sift_mime_parse_ex(m, (size_t)t->spool_len, &mo, job_finding, j);
-            munmap(m, (size_t)t->spool_len);
-            if (!j->hash_only) sift_detect_content(j->mime, job_finding, j);
-            return;
+    /* The message's bytes in memory: held, or spooled and mapped; NULL: read
+     * through the spool file. */
+    const uint8_t *data = t->content.data ? t->content.data : (const uint8_t *)"";
+    size_t len = t->content.len;
+    void *map = MAP_FAILED;
+    if (t->spooled) {
+        data = NULL;
+        if (t->spool_len && t->spool_len <= MAP_SPOOL_MAX)
+            map = mmap(NULL, (size_t)t->spool_len, PROT_READ, MAP_PRIVATE, t->spool_fd, 0);
+        if (map != MAP_FAILED) {
+            data = map;
+            len = (size_t)t->spool_len;
         }
     }
-    if (message_sha256(t, j->sha) != SIFT_OK)
+    if (data) sift_hash_sha256_hex(data, len, j->sha);
+    else if (message_sha256(t, j->sha) != SIFT_OK)
         job_finding(j, "spool_failed", SIFT_SEV_HIGH, "cannot read a spooled message back", NULL);
-    if (j->hash_only) return;
-    if (t->spooled) {   /* a large message, read back from its temporary file */
-        j->mime = sift_mime_parse_fd(t->spool_fd, t->spool_len, &mo, job_finding, j);
-    } else {
-        const uint8_t *data = t->content.data ? t->content.data : (const uint8_t *)"";
+    if (!ing->hash_only) {
         test_hang(t, abandoned);
-        if (*abandoned) return;   /* the job is no longer ours to fill */
-        j->mime = sift_mime_parse_ex(data, t->content.len, &mo, job_finding, j);
+        if (!*abandoned) {   /* else the job is no longer ours to fill */
+            j->mime = data ? sift_mime_parse_ex(data, len, &mo, job_finding, j)
+                           : sift_mime_parse_fd(t->spool_fd, t->spool_len, &mo, job_finding, j);
+            sift_detect_content(j->mime, job_finding, j);
+        }
     }
-    sift_detect_content(j->mime, job_finding, j);
+    if (map != MAP_FAILED) munmap(map, len);
 }
 
 static void job_free(struct mjob *j)
@@ -499,7 +501,6 @@ static void on_txn(void *user, struct sift_smtp_txn *t)
     j->fl = fl;
     j->t = t;
     j->extract_dirfd = ing->has_extract ? ing->extract_dirfd : -1;
-    j->hash_only = ing->hash_only;
     const struct sift_smtp_session *si = sift_smtp_session_info(fl->dstate);
     j->auth_ok = fl->auth_ok;
     j->auth_failed = fl->auth_failed;

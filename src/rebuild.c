@@ -119,9 +119,7 @@ static int add_want(void *user, const struct sift_store_unstored *m)
     x->ingest = m->ingest_id;
     x->f0 = m->first_file;
     x->f1 = m->last_file < m->first_file ? m->first_file : m->last_file;
-    uint8_t b[16];
-    int va = parse_addr(m->client_ip, x->a), vb = parse_addr(m->server_ip, b);
-    memcpy(x->b, b, 16);
+    int va = parse_addr(m->client_ip, x->a), vb = parse_addr(m->server_ip, x->b);
     x->ver = va && va == vb ? va : 0;
     return 0;
 }
@@ -163,6 +161,12 @@ static int by_ingest_id(const void *a, const void *b)
 }
 
 /* ---- finding the files ---- */
+
+/* A capture read from a file (not a live source); format NULL: never read. */
+static int is_file(const struct capfile *c)
+{
+    return !c->format || !strcmp(c->format, "pcap") || !strcmp(c->format, "pcapng");
+}
 
 /* The file as it is now: pcap_dir/<base name> first (the user said so), then
  * the absolute path of the ingest, then the path as given then. The size must
@@ -214,16 +218,19 @@ struct pass {
     int read_failed;           /* the pipeline said something about a file (on stderr) */
 };
 
+/* {a1, b1} and {a2, b2} are the same two addresses of len bytes, either way round. */
+static int same_pair(const uint8_t *a1, const uint8_t *b1, const uint8_t *a2, const uint8_t *b2, size_t len)
+{
+    return (!memcmp(a1, a2, len) && !memcmp(b1, b2, len)) || (!memcmp(a1, b2, len) && !memcmp(b1, a2, len));
+}
+
 static int keep_pair(void *user, int version, const uint8_t *src, const uint8_t *dst)
 {
     const struct pass *p = user;
     size_t len = version == 4 ? 4 : 16;
     for (size_t i = 0; i < p->n_pairs; i++) {
         const struct want *w = p->pairs[i];
-        if (w->ver != version) continue;
-        if ((!memcmp(src, w->a, len) && !memcmp(dst, w->b, len)) ||
-            (!memcmp(src, w->b, len) && !memcmp(dst, w->a, len)))
-            return 1;
+        if (w->ver == version && same_pair(src, dst, w->a, w->b, len)) return 1;
     }
     return 0;
 }
@@ -356,7 +363,7 @@ static enum sift_status rebuild_run(struct sift_store *st, struct want *w, size_
         for (size_t k = 0; k < n; k++) users += !w[k].done && want_in(&w[k], c->file_index);
         if (!users) continue;
         char why[4400];
-        if (c->format && strcmp(c->format, "pcap") && strcmp(c->format, "pcapng"))
+        if (!is_file(c))
             snprintf(why, sizeof why, "it is a %s source, not a file", c->format);
         else
             locate(c, o->pcap_dir, why, sizeof why);
@@ -392,9 +399,7 @@ static enum sift_status rebuild_run(struct sift_store *st, struct want *w, size_
         int seen = 0;
         for (size_t i = 0; i < p.n_pairs && !seen; i++) {
             const struct want *q = p.pairs[i];
-            seen = q->ver == w[k].ver &&
-                   ((!memcmp(q->a, w[k].a, 16) && !memcmp(q->b, w[k].b, 16)) ||
-                    (!memcmp(q->a, w[k].b, 16) && !memcmp(q->b, w[k].a, 16)));
+            seen = q->ver == w[k].ver && same_pair(q->a, q->b, w[k].a, w[k].b, 16);
         }
         if (!seen) p.pairs[p.n_pairs++] = &w[k];
     }
@@ -419,7 +424,7 @@ static enum sift_status rebuild_run(struct sift_store *st, struct want *w, size_
                 for (size_t i = 0; i < cf.n; i++) {
                     struct capfile *c = &cf.v[i];
                     if (c->file_index > hi) continue;
-                    if (!c->found && (!c->format || !strcmp(c->format, "pcap") || !strcmp(c->format, "pcapng"))) {
+                    if (!c->found && is_file(c)) {
                         char why[4400];
                         locate(c, o->pcap_dir, why, sizeof why);
                     }
