@@ -303,6 +303,16 @@ PY
 err=$("$bin" export -d "$tmp/mv.db" --eml "$tmp/mv3" --pcap-dir "$tmp/moved" 2>&1); rc=$?
 expect_eq "same size, changed bytes: exit 1, nothing wrong written" "1|3" "$rc|$(ls "$tmp/mv3" | wc -l)"
 expect_match "same size, changed bytes: said" "smtpsift: message [0-9]+ \(SHA-256 [0-9a-f]{64}\) is not in its capture any more: the file changed since it was ingested" "$err"
+# same size but cut short inside a record (zeros after a point): the reader says so, and the message
+python3 - "$samples/attachments.pcap" "$tmp/moved/attachments.pcap" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+cut = len(d) * 2 // 3
+open(sys.argv[2], 'wb').write(bytes(d[:cut]) + bytes(len(d) - cut))
+PY
+err=$("$bin" export -d "$tmp/mv.db" --eml "$tmp/mv4" --pcap-dir "$tmp/moved" 2>&1); rc=$?
+expect_eq "same size, zeros inside: exit 1, the other 3 exported" "1|3" "$rc|$(ls "$tmp/mv4" | wc -l)"
+expect_match "same size, zeros inside: the capture's fault named, then the message" "$tmp/moved/attachments.pcap: capture .*smtpsift: message [0-9]+ \\(SHA-256 [0-9a-f]{64}\\) could not be read again from its capture \\(see above\\)" "$(echo $err)"
 err=$("$bin" extract -d "$tmp/mv.db" "$tmp/mv_x" 2>&1); rc=$?
 expect_match "capture moved: extract says what it could not read" "smtpsift: 1 message could not be read \(see above\): nothing extracted from it" "$err"
 expect_eq "capture moved: extract exit 1" 1 $rc
